@@ -1,0 +1,4 @@
+"""Labeling REST endpoints, mounted under /api/v1/."""
+
+
+urlpatterns: list = []

@@ -1,0 +1,212 @@
+"""Projects, their labels and members, imported datasets and the items to label."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", "Use lowercase letters, digits and single hyphens.")
+COLOR_VALIDATOR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f77b4.")
+
+
+class Role(models.TextChoices):
+    REVIEWER = "reviewer", "Reviewer"
+    OWNER = "owner", "Model owner"
+    ADMIN = "admin", "Admin"
+
+
+ROLE_RANK = {Role.REVIEWER.value: 1, Role.OWNER.value: 2, Role.ADMIN.value: 3}
+
+
+class Project(models.Model):
+    class TaskType(models.TextChoices):
+        SINGLE_LABEL = "single_label", "Single-label classification"
+        MULTI_LABEL = "multi_label", "Multi-label classification"
+
+    class Strategy(models.TextChoices):
+        RANDOM = "random", "Random"
+        LEAST_CONFIDENCE = "least_confidence", "Least confidence"
+        MARGIN = "margin", "Margin"
+        ENTROPY = "entropy", "Entropy"
+        MARGIN_DIVERSITY = "margin_diversity", "Margin + diversity (default)"
+        BADGE = "badge", "Uncertainty-weighted diversity (BADGE-style)"
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True, validators=[SLUG_VALIDATOR])
+    description = models.TextField(blank=True)
+    task_type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.SINGLE_LABEL)
+    guidelines = models.TextField(blank=True, help_text="Markdown; rendered safely.")
+    languages = models.JSONField(default=list, blank=True, help_text="ISO 639-1 codes, e.g. ['en', 'de'].")
+    base_checkpoint = models.CharField(max_length=500, help_text="A local checkpoint directory or a hub id.")
+    max_text_chars = models.PositiveIntegerField(default=20_000, validators=[MinValueValidator(1)])
+    al_strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.MARGIN_DIVERSITY)
+    al_batch_size = models.PositiveIntegerField(
+        default=50, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
+    )
+    retrain_after_labels = models.PositiveIntegerField(default=200, validators=[MinValueValidator(1)])
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Label(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    hotkey = models.CharField(max_length=1, blank=True)
+    color = models.CharField(max_length=7, default="#4c78a8", validators=[COLOR_VALIDATOR])
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="label_unique_name"),
+            models.UniqueConstraint(fields=["project", "hotkey"], condition=~Q(hotkey=""), name="label_unique_hotkey"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.REVIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.project}"
+
+    def has_role(self, role: str) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+class ProjectCounts(models.Model):
+    """Item counts per status, kept up to date by the services that change statuses.
+
+    The overview page reads this one row instead of counting a million items on every view;
+    ``labeling.services.project_recount`` rebuilds it from scratch if it ever drifts.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="counts")
+    items = models.BigIntegerField(default=0)
+    unlabeled = models.BigIntegerField(default=0)
+    queued = models.BigIntegerField(default=0)
+    leased = models.BigIntegerField(default=0)
+    labeled = models.BigIntegerField(default=0)
+    in_review = models.BigIntegerField(default=0)
+    gold = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"counts for {self.project_id}"
+
+    def add(self, deltas: dict[str, int]) -> None:
+        """Atomically add ``deltas`` (field → change) to the stored counts."""
+        changes = {field: F(field) + delta for field, delta in deltas.items() if delta}
+        if changes:
+            ProjectCounts.objects.filter(pk=self.pk).update(**changes, updated_at=timezone.now())
+
+
+class Dataset(models.Model):
+    """One successful import: where the rows came from and what they became."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON Lines"
+        JSON = "json", "JSON array"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Browser upload"
+        API = "api", "API"
+        SEED = "seed", "Demo seed"
+        FEEDBACK = "feedback", "Production traffic"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=255)
+    format = models.CharField(max_length=5, choices=Format.choices)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.UPLOAD)
+    job = models.ForeignKey("webapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    rows_total = models.PositiveIntegerField(default=0)
+    items_created = models.PositiveIntegerField(default=0)
+    duplicates_skipped = models.PositiveIntegerField(default=0)
+    gold_labels = models.PositiveIntegerField(default=0)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Item(models.Model):
+    class Status(models.TextChoices):
+        UNLABELED = "unlabeled", "Unlabeled"
+        QUEUED = "queued", "Queued"
+        LEASED = "leased", "Leased"
+        LABELED = "labeled", "Labeled"
+        IN_REVIEW = "in_review", "In review"
+        GOLD = "gold", "Gold"
+
+    class Split(models.TextChoices):
+        TRAIN = "train", "Train"
+        EVAL = "eval", "Eval"
+        POOL = "pool", "Pool"
+
+    class GoldSource(models.TextChoices):
+        NONE = "", "None"
+        IMPORT = "import", "Import"
+        SINGLE = "single", "Single annotation"
+        AGREEMENT = "agreement", "Agreement"
+        ADJUDICATION = "adjudication", "Adjudication"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    text = models.TextField()
+    content_hash = models.CharField(max_length=64, help_text="sha256 of the text, hex.")
+    language = models.CharField(max_length=16, blank=True)
+    split = models.CharField(max_length=5, choices=Split.choices, default=Split.POOL)
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNLABELED)
+    gold_label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    gold_source = models.CharField(max_length=12, choices=GoldSource.choices, blank=True, default="")
+    priority = models.FloatField(null=True, blank=True, help_text="Queue priority from active learning; higher first.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "content_hash"], name="item_unique_text"),
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="item_unique_external_id",
+            ),
+        ]
+        # Keyset pagination walks (project, <filter>, id); each filter the item list offers has one.
+        indexes = [
+            models.Index(fields=["project", "status", "id"], name="item_project_status"),
+            models.Index(fields=["project", "split", "id"], name="item_project_split"),
+            models.Index(fields=["project", "language", "id"], name="item_project_language"),
+            models.Index(fields=["project", "gold_label", "id"], name="item_project_gold"),
+            models.Index(fields=["project", "status", "-priority"], name="item_queue_priority"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} of project {self.project_id}"
