@@ -1,4 +1,16 @@
 """Labeling REST endpoints, mounted under /api/v1/."""
 
+from django.urls import path
 
-urlpatterns: list = []
+from labeling.api import exports, imports, items, members, projects
+
+urlpatterns = [
+    path("projects", projects.ProjectListCreateView.as_view(), name="api-project-list"),
+    path("projects/<slug:slug>", projects.ProjectDetailView.as_view(), name="api-project-detail"),
+    path("projects/<slug:slug>/members", members.MemberListView.as_view(), name="api-member-list"),
+    path("projects/<slug:slug>/members/<str:username>", members.MemberDetailView.as_view(), name="api-member-detail"),
+    path("projects/<slug:slug>/items", items.ItemListView.as_view(), name="api-item-list"),
+    path("projects/<slug:slug>/imports", imports.ImportCreateView.as_view(), name="api-import"),
+    path("projects/<slug:slug>/datasets", imports.DatasetListView.as_view(), name="api-dataset-list"),
+    path("projects/<slug:slug>/export", exports.ExportView.as_view(), name="api-export"),
+]

@@ -20,3 +20,10 @@ def project_list(request: HttpRequest) -> HttpResponse:
 def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug)
     return render(request, "labeling/project_detail.html", {"project": project, "panels": overview_panels(project)})
+
+
+def _todo(request, *args, **kwargs):
+    return HttpResponse(status=501)
+
+
+project_create_view = project_edit = project_members = project_jobs = _todo
