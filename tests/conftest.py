@@ -29,6 +29,12 @@ requires_postgres = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2's deliberate slowness costs seconds per test user; tests need no brute-force resistance."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def project(db):
     return ProjectFactory(slug="acme-sentiment", name="Acme sentiment")
