@@ -33,6 +33,10 @@ app.conf.update(
     task_ignore_result=True,
     broker_connection_retry_on_startup=True,
 )
+# Periodic work, sent by ``celery beat``; apps add their entries here (rollups, drift, lease expiry).
+app.conf.beat_schedule = {
+    "reap-stale-jobs": {"task": "webapp.tasks.reap_stale_jobs", "schedule": 300.0},
+}
 
 
 @app.on_after_configure.connect
