@@ -1,0 +1,18 @@
+"""Celery tasks of the labeling app: thin wrappers that run a service as a ``Job``."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from labeling.services.imports import import_job_run, import_upload_discard
+from webapp.jobs import run_job
+from webapp.models import Job
+
+
+@shared_task(name="labeling.tasks.run_import", queue="default", ignore_result=True)
+def run_import(job_id: str) -> None:
+    """Run a queued dataset import, then delete its upload however the job ended."""
+    try:
+        run_job(job_id, Job.Kind.IMPORT, import_job_run)
+    finally:
+        import_upload_discard(job_id=job_id)
