@@ -111,3 +111,18 @@ def client_for(client):
         return c
 
     return make
+
+
+@pytest.fixture
+def project_creator(db):
+    """A user with the ``labeling.add_project`` permission and no membership."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(username="creator")
+    user.user_permissions.add(Permission.objects.get(codename="add_project", content_type__app_label="labeling"))
+    return user
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True, is_staff=True)

@@ -62,3 +62,20 @@ class ItemFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     text = factory.Sequence(lambda n: f"Sample text number {n}")
     content_hash = factory.LazyAttribute(lambda i: hashlib.sha256(i.text.encode()).hexdigest())
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webapp.Job"
+
+    kind = "import"
+    project = factory.SubFactory(ProjectFactory)
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "labeling.Dataset"
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"dataset-{n}.csv")
+    format = "csv"

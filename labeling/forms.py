@@ -1,0 +1,135 @@
+"""Forms of the project pages. They check types and shapes; the services check the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from labeling.models import Project, Role
+from labeling.services.projects import MAX_GUIDELINES_CHARS, MAX_LABELS, LabelSpec, ProjectSpec
+
+
+class ColorInput(forms.TextInput):
+    input_type = "color"
+
+
+class ProjectForm(forms.Form):
+    """A project's settings. ``creating=False`` drops the fields that are fixed after creation."""
+
+    name = forms.CharField(max_length=120)
+    slug = forms.SlugField(max_length=60, help_text="Lowercase letters, digits and hyphens; used in URLs and the API.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    task_type = forms.ChoiceField(
+        choices=[(Project.TaskType.SINGLE_LABEL, Project.TaskType.SINGLE_LABEL.label)],
+        initial=Project.TaskType.SINGLE_LABEL,
+        help_text="Multi-label projects come later.",
+    )
+    guidelines = forms.CharField(
+        required=False,
+        max_length=MAX_GUIDELINES_CHARS,
+        widget=forms.Textarea(attrs={"rows": 10}),
+        help_text="Markdown. Shown to reviewers next to every item.",
+    )
+    languages = forms.CharField(required=False, help_text="Comma-separated codes, e.g. en, de, pt-BR.")
+    base_checkpoint = forms.CharField(max_length=500, help_text="A local checkpoint directory or a hub id.")
+    max_text_chars = forms.IntegerField(min_value=1, max_value=1_000_000, initial=20_000)
+    al_strategy = forms.ChoiceField(
+        label="Active-learning strategy", choices=Project.Strategy.choices, initial=Project.Strategy.MARGIN_DIVERSITY
+    )
+    al_batch_size = forms.IntegerField(label="Batch size", min_value=1, max_value=10_000, initial=50)
+    retrain_after_labels = forms.IntegerField(
+        label="Retrain after new labels", min_value=1, max_value=1_000_000, initial=200
+    )
+
+    def __init__(self, *args: Any, creating: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not creating:
+            del self.fields["slug"]
+            del self.fields["task_type"]
+
+    def clean_languages(self) -> list[str]:
+        raw = self.cleaned_data.get("languages") or ""
+        return [code.strip() for code in raw.replace(";", ",").split(",") if code.strip()]
+
+    @classmethod
+    def initial_for(cls, project: Project) -> dict[str, Any]:
+        initial = {name: getattr(project, name) for name in cls.base_fields if hasattr(project, name)}
+        initial["languages"] = ", ".join(project.languages)
+        return initial
+
+    def spec(self, labels: list[LabelSpec]) -> ProjectSpec:
+        data = dict(self.cleaned_data)
+        return ProjectSpec(labels=labels, **data)
+
+    def changes(self) -> dict[str, Any]:
+        return dict(self.cleaned_data)
+
+
+class LabelRowForm(forms.Form):
+    id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(required=False, max_length=100)
+    description = forms.CharField(required=False, max_length=500)
+    hotkey = forms.CharField(required=False, max_length=1, strip=False, widget=forms.TextInput(attrs={"size": 2}))
+    color = forms.CharField(required=False, max_length=7, widget=ColorInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("id") and not (data.get("name") or "").strip() and not data.get("DELETE"):
+            self.add_error("name", "Give this label a name, or tick “remove”.")
+        return data
+
+
+LabelFormSet = forms.formset_factory(
+    LabelRowForm, extra=2, can_delete=True, max_num=MAX_LABELS, validate_max=True, absolute_max=MAX_LABELS + 10
+)
+
+
+def label_specs(formset: forms.BaseFormSet) -> list[LabelSpec]:
+    """Return the label set a valid formset describes: blank and removed rows left out."""
+    specs = []
+    for row in formset.forms:
+        data = row.cleaned_data
+        if not data or data.get("DELETE") or not (data.get("name") or "").strip():
+            continue
+        specs.append(
+            LabelSpec(
+                name=data["name"],
+                description=data.get("description") or "",
+                hotkey=data.get("hotkey") or "",
+                color=data.get("color") or "",
+                id=data.get("id"),
+            )
+        )
+    return specs
+
+
+def label_initial(project: Project) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": label.pk,
+            "name": label.name,
+            "description": label.description,
+            "hotkey": label.hotkey,
+            "color": label.color,
+        }
+        for label in project.labels.all()
+    ]
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.REVIEWER)
+
+    def clean_username(self) -> Any:
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise forms.ValidationError(f"There is no user named {username!r}; ask an operator to create the account.")
+        return user
+
+
+class MemberRoleForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
