@@ -1,0 +1,228 @@
+"""Score texts: length-sorted batches, truncation or sliding windows, calibrated outputs, optional int8."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from transformers import PreTrainedModel
+from transformers import PreTrainedTokenizerBase as Tokenizer
+
+from modeling.ml.calibration import apply_temperature
+from modeling.ml.config import InferenceConfig
+from modeling.ml.encoding import encode_texts, encode_windows, pad_batch, sorted_batches
+from modeling.ml.errors import ConfigError
+from modeling.ml.metrics import FloatArray, IntArray, accuracy
+from modeling.ml.runtime import Runtime, autocast, detect_runtime, set_mode, set_threads, to_device
+
+Float32Array = npt.NDArray[np.float32]
+
+
+@dataclass
+class Predictions:
+    """Per-text outputs, in input order; probabilities are temperature-calibrated."""
+
+    logits: Float32Array
+    probabilities: FloatArray
+    labels: IntArray
+    confidence: FloatArray
+    margin: FloatArray
+    entropy: FloatArray
+    embeddings: Float32Array | None = None
+
+
+def summarize_logits(logits: npt.ArrayLike, temperature: float = 1.0) -> Predictions:
+    """Return calibrated probabilities, argmax labels, confidence, top1-top2 margin and entropy (nats)."""
+    raw = np.asarray(logits, dtype=np.float32)
+    probs = apply_temperature(raw, temperature)
+    ranked = np.sort(probs, axis=1)
+    margin = ranked[:, -1] - ranked[:, -2] if probs.shape[1] > 1 else ranked[:, -1]
+    # 0 * log 0 is taken as 0: clip only inside the log so exact zeros contribute nothing.
+    entropy = -(probs * np.log(np.clip(probs, 1e-300, None))).sum(axis=1)
+    return Predictions(
+        logits=raw,
+        probabilities=probs,
+        labels=probs.argmax(axis=1).astype(np.int64),
+        confidence=ranked[:, -1],
+        margin=margin,
+        entropy=entropy,
+    )
+
+
+def forward_sequences(
+    model: PreTrainedModel,
+    sequences: Sequence[Sequence[int]],
+    *,
+    pad_id: int,
+    batch_size: int,
+    runtime: Runtime,
+    want_embeddings: bool = False,
+) -> tuple[Float32Array, Float32Array | None]:
+    """Return logits (and mean-pooled last hidden states) for token id sequences, in their input order.
+
+    Batches are formed longest-first so each pads only to lengths near its own; results are
+    scattered back to the caller's order. The model must already be on `runtime`'s device.
+    """
+    num_labels = int(model.config.num_labels)
+    logits = np.zeros((len(sequences), num_labels), dtype=np.float32)
+    embeddings = (
+        np.zeros((len(sequences), int(model.config.hidden_size)), dtype=np.float32) if want_embeddings else None
+    )
+    set_mode(model, training=False)
+    with torch.inference_mode(), autocast(runtime):
+        for batch in sorted_batches([len(seq) for seq in sequences], batch_size):
+            seqs = [sequences[i] for i in batch]
+            batch_logits, batch_emb = _forward_batch(model, seqs, pad_id, runtime, want_embeddings)
+            logits[batch] = batch_logits
+            if embeddings is not None and batch_emb is not None:
+                embeddings[batch] = batch_emb
+    return logits, embeddings
+
+
+def _forward_batch(
+    model: PreTrainedModel, seqs: list[Sequence[int]], pad_id: int, runtime: Runtime, want_embeddings: bool
+) -> tuple[Float32Array, Float32Array | None]:
+    """Run one padded batch and return its float32 logits and, when wanted, pooled embeddings."""
+    ids, mask = pad_batch(seqs, pad_id)
+    input_ids = torch.from_numpy(ids).to(runtime.torch_device)
+    attention = torch.from_numpy(mask).to(runtime.torch_device)
+    out = model(input_ids=input_ids, attention_mask=attention, output_hidden_states=want_embeddings)
+    logits = out.logits.float().cpu().numpy()
+    if not want_embeddings:
+        return logits, None
+    return logits, mean_pool(out.hidden_states[-1], attention).cpu().numpy()
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Return the attention-mask-weighted mean over tokens of (batch, seq, hidden) states, as float32."""
+    weights = attention_mask.unsqueeze(-1).to(torch.float32)
+    total = (hidden.to(torch.float32) * weights).sum(dim=1)
+    return total / weights.sum(dim=1).clamp(min=1.0)
+
+
+def predict(
+    model: PreTrainedModel,
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    config: InferenceConfig | None = None,
+    *,
+    temperature: float = 1.0,
+    return_embeddings: bool = False,
+) -> Predictions:
+    """Score `texts` and return calibrated predictions in input order."""
+    cfg = config or InferenceConfig()
+    set_threads(cfg.num_threads)
+    if cfg.quantize_int8 and not is_quantized(model):
+        model = quantize_int8(model)
+    runtime = detect_runtime(device="cpu" if is_quantized(model) else cfg.device, precision=cfg.precision)
+    to_device(model, runtime.torch_device)
+    logits, embeddings = _score(model, tokenizer, texts, cfg, runtime, return_embeddings)
+    result = summarize_logits(logits, temperature)
+    result.embeddings = embeddings
+    return result
+
+
+def _score(
+    model: PreTrainedModel,
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    cfg: InferenceConfig,
+    runtime: Runtime,
+    want_embeddings: bool,
+) -> tuple[Float32Array, Float32Array | None]:
+    """Return per-text logits (and embeddings), averaging over windows in sliding-window mode."""
+    pad_id = _pad_id(tokenizer)
+    if cfg.truncation != "sliding_window":
+        seqs = encode_texts(tokenizer, texts, cfg.max_length, cfg.truncation, cfg.head_tokens)
+        return forward_sequences(
+            model, seqs, pad_id=pad_id, batch_size=cfg.batch_size, runtime=runtime, want_embeddings=want_embeddings
+        )
+    windows, owners = encode_windows(tokenizer, texts, cfg.max_length, cfg.stride)
+    logits, embeddings = forward_sequences(
+        model, windows, pad_id=pad_id, batch_size=cfg.batch_size, runtime=runtime, want_embeddings=want_embeddings
+    )
+    return _average_by_owner(logits, owners, len(texts)), (
+        _average_by_owner(embeddings, owners, len(texts)) if embeddings is not None else None
+    )
+
+
+def _average_by_owner(values: Float32Array, owners: IntArray, count: int) -> Float32Array:
+    """Return the mean of the rows of `values` that belong to each of `count` owners."""
+    sums = np.zeros((count, values.shape[1]), dtype=np.float64)
+    np.add.at(sums, owners, values)
+    per_owner = np.bincount(owners, minlength=count).astype(np.float64)
+    return (sums / np.maximum(per_owner, 1)[:, None]).astype(np.float32)
+
+
+def _pad_id(tokenizer: Tokenizer) -> int:
+    """Return the tokenizer's pad id, refusing tokenizers that cannot pad."""
+    if tokenizer.pad_token_id is None:
+        raise ConfigError("the tokenizer has no pad token; batched inference needs one")
+    return int(tokenizer.pad_token_id)
+
+
+def is_quantized(model: torch.nn.Module) -> bool:
+    """Return whether the model contains dynamically quantized linear layers."""
+    return any(type(module).__name__ == "DynamicQuantizedLinear" for module in model.modules())
+
+
+def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
+    """Return an int8 dynamically quantized CPU copy of the model (weights int8, activations fp32)."""
+    source = copy.deepcopy(model)
+    to_device(source, "cpu")
+    set_mode(source, training=False)
+    with warnings.catch_warnings():
+        # torch marks torch.ao.quantization deprecated in favour of torchao, which is not a dependency;
+        # the eager API still works in the pinned torch.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        quantized: PreTrainedModel = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+            source, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
+    return quantized
+
+
+@dataclass(frozen=True)
+class QuantizationReport:
+    """How int8 dynamic quantization changed accuracy, agreement and speed on one eval set."""
+
+    accuracy_fp32: float
+    accuracy_int8: float
+    accuracy_delta: float
+    agreement: float
+    max_probability_change: float
+    seconds_fp32: float
+    seconds_int8: float
+
+
+def quantization_delta(
+    model: PreTrainedModel,
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    config: InferenceConfig | None = None,
+) -> QuantizationReport:
+    """Return the accuracy change (int8 minus fp32) and agreement of int8 quantization on eval data."""
+    cfg = dataclasses.replace(config or InferenceConfig(), device="cpu", quantize_int8=False)
+    started = time.perf_counter()
+    full = predict(model, tokenizer, texts, cfg)
+    middle = time.perf_counter()
+    small = predict(quantize_int8(model), tokenizer, texts, cfg)
+    ended = time.perf_counter()
+    acc_full, acc_small = accuracy(labels, full.labels), accuracy(labels, small.labels)
+    return QuantizationReport(
+        accuracy_fp32=acc_full,
+        accuracy_int8=acc_small,
+        accuracy_delta=acc_small - acc_full,
+        agreement=float((full.labels == small.labels).mean()) if len(texts) else 1.0,
+        max_probability_change=float(np.abs(full.probabilities - small.probabilities).max()) if len(texts) else 0.0,
+        seconds_fp32=middle - started,
+        seconds_int8=ended - middle,
+    )
