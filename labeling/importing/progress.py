@@ -17,16 +17,15 @@ class JobProgress:
     import's transaction they would stay invisible until the commit, and the row lock they take
     would make ``job_cancel`` wait for the whole import. A cancel committed meanwhile is seen there,
     and ``JobCancelled`` is re-raised here, in the import, whose transaction then rolls back.
-    SQLite has a single writer, so there the updates share the import's connection and show at commit.
+    SQLite has a single writer, so there the updates share the import's connection and show at commit;
+    so do they when the caller already holds a transaction, in which the job row itself may be
+    uncommitted and so invisible to another connection.
     """
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        self._executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-progress")
-            if connection.vendor == "postgresql"
-            else None
-        )
+        separate = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-progress") if separate else None
 
     def __call__(self, fraction: float, message: str) -> None:
         if self._executor is None:

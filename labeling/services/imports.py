@@ -265,7 +265,7 @@ def _import_rows(
             "project_id": project.pk,
             "dataset_id": dataset.pk,
             "rows": scan.rows_total,
-            "created": scan.to_write,
+            "items_created": scan.to_write,
             "seconds": round(time.monotonic() - started, 3),
         },
     )

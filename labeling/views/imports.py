@@ -32,9 +32,9 @@ class ImportForm(forms.Form):
 def import_page(request: HttpRequest, slug: str) -> HttpResponse:
     """Show the upload form; import the posted file, now or as a background job."""
     project = project_for_user(user=request.user, slug=slug, min_role=Role.OWNER)
-    form = ImportForm(request.POST or None, request.FILES or None)
     if request.method != "POST":
-        return _render(request, project, form)
+        return _render(request, project, ImportForm())
+    form = ImportForm(request.POST, request.FILES)
     if not form.is_valid():
         return _render(request, project, form, status=400)
     upload = form.cleaned_data["file"]
