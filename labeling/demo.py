@@ -185,7 +185,7 @@ def _record(row: DemoRow, split: str) -> dict:
 
 
 GUIDELINES = """\
-# Tweet sentiment
+## What to label
 
 Label the **sentiment the author expresses** in the tweet, not the topic.
 

