@@ -111,9 +111,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class SavedArtifact:
+    """Where an artifact was written and the sha256 of its manifest file (store it to pin the version)."""
+
+    path: Path
+    manifest_sha256: str
+
+
 def save_artifact(
     model: PreTrainedModel, tokenizer: Tokenizer, dest_dir: str | Path, manifest_fields: ManifestFields
-) -> Path:
+) -> SavedArtifact:
     """Write weights (safetensors), tokenizer and manifest.json to `dest_dir`, all or nothing.
 
     Everything is written to a temporary sibling directory, then renamed into place, so readers never
@@ -132,7 +140,7 @@ def save_artifact(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return dest
+    return SavedArtifact(path=dest, manifest_sha256=file_sha256(dest / MANIFEST))
 
 
 def _write(model: PreTrainedModel, tokenizer: Tokenizer, staging: Path, fields: ManifestFields) -> None:
@@ -142,6 +150,7 @@ def _write(model: PreTrainedModel, tokenizer: Tokenizer, staging: Path, fields: 
     tokenizer.save_pretrained(staging)
     tokenizer_files = _listing(staging) - model_files
     manifest = _manifest(model, fields, staging, model_files, tokenizer_files)
+    manifest["checksum"] = manifest_checksum(manifest)
     path = staging / MANIFEST
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8")
     _fsync_tree(staging)
@@ -205,22 +214,38 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """Return the parsed manifest of an artifact directory, or raise ArtifactError."""
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """Return the sha256 of the manifest's canonical JSON, excluding its own `checksum` field."""
+    body = {key: value for key, value in manifest.items() if key != "checksum"}
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def read_manifest(path: str | Path, expected_sha256: str | None = None) -> dict[str, Any]:
+    """Return the parsed, self-consistent manifest of an artifact directory, or raise ArtifactError.
+
+    The embedded checksum catches edits to any field (temperature, metrics, hashes); only the
+    `expected_sha256` recorded at save time also catches a rewrite that recomputed the checksum.
+    """
     manifest_path = Path(path) / MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        raw = manifest_path.read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"cannot read {manifest_path}: {exc}") from exc
+    if expected_sha256 is not None and hashlib.sha256(raw).hexdigest() != expected_sha256:
+        raise ArtifactError(f"{manifest_path} is not the manifest that was saved (sha256 differs)")
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{manifest_path} is not a format-{FORMAT_VERSION} manifest")
+    if manifest.get("checksum") != manifest_checksum(manifest):
+        raise ArtifactError(f"{manifest_path} was modified after it was written (checksum mismatch)")
     return manifest
 
 
-def verify_artifact(path: str | Path) -> dict[str, Any]:
-    """Check every hashed file and that no unlisted file sits beside them; return the manifest."""
+def verify_artifact(path: str | Path, expected_manifest_sha256: str | None = None) -> dict[str, Any]:
+    """Check the manifest, every hashed file, and that no unlisted file sits beside them; return the manifest."""
     root = Path(path)
-    manifest = read_manifest(root)
+    manifest = read_manifest(root, expected_manifest_sha256)
     listed = _listed_hashes(manifest)
     for name, expected in listed.items():
         target = root / name
@@ -250,10 +275,10 @@ def _listed_hashes(manifest: dict[str, Any]) -> dict[str, str]:
     return listed
 
 
-def load_artifact(path: str | Path, device: str = "cpu") -> Classifier:
+def load_artifact(path: str | Path, device: str = "cpu", *, expected_manifest_sha256: str | None = None) -> Classifier:
     """Verify an artifact's hashes and label map, then load it onto `device` as a Classifier."""
     root = Path(path)
-    manifest = verify_artifact(root)
+    manifest = verify_artifact(root, expected_manifest_sha256)
     try:
         model: PreTrainedModel = AutoModelForSequenceClassification.from_pretrained(root, local_files_only=True)
         tokenizer: Tokenizer = AutoTokenizer.from_pretrained(  # type: ignore[no-untyped-call]
