@@ -44,7 +44,7 @@ def _create_filesystem_broker_dirs(sender: Celery, **_: object) -> None:
     """Create the embedded broker's folders: kombu's filesystem transport expects them to exist."""
     options = sender.conf.broker_transport_options or {}
     if str(sender.conf.broker_url).startswith("filesystem://"):
-        for key in ("data_folder_in", "processed_folder"):
+        for key in ("data_folder_in", "processed_folder", "control_folder"):
             os.makedirs(options[key], exist_ok=True)
 
 
