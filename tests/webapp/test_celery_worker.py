@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from tests.worker_harness import wait_until
+from tests.factories import ProjectFactory, UserFactory
+from tests.worker_harness import running_worker, wait_until
 from webapp.celery import app
 from webapp.models import Job
 from webapp.tasks import MAX_ATTEMPTS, REAP_GRACE_SECONDS, reap_stale_jobs
@@ -88,3 +90,29 @@ def test_a_real_worker_consumes_the_gpu_queue(celery_worker_process):
         return stale.status == Job.Status.FAILED
 
     wait_until(reaped, timeout=60, what="the task sent to the gpu queue running", log=celery_worker_process.log)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_upload_is_imported_by_a_real_worker(tmp_path, settings):
+    from labeling.services.imports import import_upload
+
+    settings.IMPORT_SYNC_MAX_ROWS = 5
+    project = ProjectFactory(slug="worker-import")
+    user = UserFactory(username="importer")
+    rows = "".join(f"text {n} for the worker,{('negative', 'positive')[n % 2]}\n" for n in range(40))
+    upload = io.BytesIO(f"text,label\n{rows}".encode())
+    with running_worker(tmp_path, env={"IMPORT_SYNC_MAX_ROWS": "5"}) as worker:
+        outcome = import_upload(project=project, user=user, fileobj=upload, filename="big.csv")
+        assert outcome.queued and outcome.dataset is None
+        job = outcome.job
+
+        def finished() -> bool:
+            job.refresh_from_db()
+            return job.is_finished
+
+        wait_until(finished, timeout=90, what="the import job finishing", log=worker.log)
+        worker.wait_for_log("labeling.tasks.run_import", timeout=10)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert project.items.count() == 40
+    assert project.items.filter(gold_label__name="positive").count() == 20
+    assert job.progress == 1.0
