@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 from transformers import PreTrainedModel
 from transformers import PreTrainedTokenizerBase as Tokenizer
 
@@ -170,7 +171,7 @@ def _pad_id(tokenizer: Tokenizer) -> int:
 
 def is_quantized(model: torch.nn.Module) -> bool:
     """Return whether the model contains dynamically quantized linear layers."""
-    return any(type(module).__name__ == "DynamicQuantizedLinear" for module in model.modules())
+    return any(isinstance(module, DynamicQuantizedLinear) for module in model.modules())
 
 
 def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
