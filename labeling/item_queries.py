@@ -128,10 +128,11 @@ def parse_cursor(value: str | None, name: str) -> int | None:
     """Return ``?after=`` / ``?before=`` as an id, or None; raise ``ValidationFailed`` if malformed."""
     if value in (None, ""):
         return None
+    message = f"{name} must be an item id (a positive whole number)."
     try:
         cursor = int(value)
     except ValueError:
-        raise ValidationFailed(f"{name} must be an item id.", details={name: "not an integer"}) from None
+        raise ValidationFailed(message, details={name: message}) from None
     if cursor < 0:
-        raise ValidationFailed(f"{name} must be an item id.", details={name: "negative"})
+        raise ValidationFailed(message, details={name: message})
     return cursor

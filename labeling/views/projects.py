@@ -22,7 +22,7 @@ from labeling.forms import (
 from labeling.models import Membership, Project, Role
 from labeling.selectors import project_for_user, projects_for_user
 from labeling.services.projects import membership_remove, membership_set, project_create, project_update
-from webapp.errors import ApplicationError, Forbidden, ValidationFailed
+from webapp.errors import ApplicationError, Conflict, Forbidden, ValidationFailed
 from webapp.models import Job
 from webapp.panels import overview_panels
 
@@ -66,7 +66,9 @@ def _apply_service_error(request: HttpRequest, form: ProjectForm, exc: Applicati
     shown_on_field = False
     for key, message in details.items():
         if key in form.fields:
-            form.add_error(key, message if isinstance(message, str) else exc.message)
+            # A conflict's details are codes ({"slug": "taken"}); its message is the sentence to show.
+            plain = isinstance(message, str) and not isinstance(exc, Conflict)
+            form.add_error(key, message if plain else exc.message)
             shown_on_field = True
         elif key.startswith("labels") or key == "in_use":
             text = message if isinstance(message, str) else f"{exc.message} ({', '.join(map(str, message))})"
