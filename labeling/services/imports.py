@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Protocol
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from labeling.importing.lookup import DatabaseLookup, project_has_items
@@ -27,9 +27,9 @@ from labeling.importing.progress import JobProgress
 from labeling.importing.report import ErrorReport, RowError, fail
 from labeling.importing.sniff import check_text_file, detect_format, spool
 from labeling.importing.validate import ImportRules, ScanResult, clean_rows, scan_rows
-from labeling.importing.writer import WriteTarget, write_items
+from labeling.importing.writer import CopySpool, WriteTarget, write_items
 from labeling.models import Dataset, Project, ProjectCounts
-from webapp.errors import ValidationFailed
+from webapp.errors import Conflict, ValidationFailed
 from webapp.jobs import job_create, job_enqueue
 from webapp.models import Job
 
@@ -133,6 +133,17 @@ def import_upload_discard(*, job_id: Any) -> None:
     upload_path(job_id).unlink(missing_ok=True)
 
 
+def import_uploads_sweep() -> int:
+    """Delete the uploads of import jobs that ended without running (cancelled while queued); return how many."""
+    waiting = {path.name: path for path in uploads_dir().glob("*-*-*-*-*") if path.is_file()}
+    if not waiting:
+        return 0
+    finished = Job.objects.filter(pk__in=list(waiting), status__in=Job.FINISHED).values_list("pk", flat=True)
+    for job_id in finished:
+        waiting[str(job_id)].unlink(missing_ok=True)
+    return len(finished)
+
+
 def import_summary(dataset: Dataset) -> dict[str, Any]:
     """Return a JSON-safe summary of a finished import (a job's result)."""
     return {
@@ -158,6 +169,7 @@ def _queue_import(*, project: Project, user: AbstractBaseUser | AnonymousUser, f
     from labeling.tasks import run_import
 
     params = {"format": file.fmt, "name": file.name, "source": file.source, "file_sha256": file.sha256, "bytes": size}
+    import_uploads_sweep()
     with transaction.atomic():
         job = job_create(kind=Job.Kind.IMPORT, project_id=project.pk, user=user, params=params)
         file.path.rename(upload_path(job.pk))
@@ -236,27 +248,21 @@ def _import_rows(
     progress: _FileProgress | None = None,
 ) -> Dataset:
     started = time.monotonic()
-    strings = fmt == Dataset.Format.CSV
-    with transaction.atomic():
-        _lock_project_imports(project)
-        rules = _rules_for(project)
-        scan = _check(rows, project=project, rules=rules, strings=strings, progress=progress)
-        dataset = Dataset.objects.create(
+    try:
+        dataset, scan = _check_and_write(
+            rows,
             project=project,
+            user=user,
             name=name,
-            format=fmt,
+            fmt=fmt,
             source=source,
-            job=job,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-            rows_total=scan.rows_total,
-            items_created=scan.to_write,
-            duplicates_skipped=scan.duplicates,
-            gold_labels=scan.gold,
             file_sha256=file_sha256,
+            job=job,
+            progress=progress,
         )
-        _write(rows, dataset=dataset, scan=scan, rules=rules, strings=strings, progress=progress)
-        counts, _ = ProjectCounts.objects.get_or_create(project=project)
-        counts.add({"items": scan.to_write, "unlabeled": scan.to_write - scan.gold, "gold": scan.gold})
+    except IntegrityError:
+        # Only a write outside imports (which take the project's lock) can collide with the checks.
+        raise Conflict("Items were added to the project during the import; nothing was imported. Try again.") from None
     dataset.duplicate_rows = scan.duplicate_rows  # type: ignore[attr-defined]
     dataset.ignored_fields = sorted(scan.ignored_fields)[:20]  # type: ignore[attr-defined]
     logger.info(
@@ -272,8 +278,76 @@ def _import_rows(
     return dataset
 
 
+def _check_and_write(
+    rows: Iterable[ParsedRow],
+    *,
+    project: Project,
+    user: AbstractBaseUser | AnonymousUser | None,
+    name: str,
+    fmt: str,
+    source: str,
+    file_sha256: str,
+    job: Job | None,
+    progress: _FileProgress | None,
+) -> tuple[Dataset, ScanResult]:
+    with transaction.atomic():
+        _lock_project_imports(project)
+        # Created first, so that the rows formatted for COPY during the check can name it.
+        dataset = Dataset.objects.create(
+            project=project,
+            name=name,
+            format=fmt,
+            source=source,
+            job=job,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            file_sha256=file_sha256,
+        )
+        target = WriteTarget(project_id=project.pk, dataset_id=dataset.pk, created_at=timezone.now())
+        scan = _check_then_write(
+            rows, project=project, target=target, strings=fmt == Dataset.Format.CSV, progress=progress
+        )
+        dataset.rows_total, dataset.items_created = scan.rows_total, scan.to_write
+        dataset.duplicates_skipped, dataset.gold_labels = scan.duplicates, scan.gold
+        dataset.save(update_fields=["rows_total", "items_created", "duplicates_skipped", "gold_labels"])
+        counts, _ = ProjectCounts.objects.get_or_create(project=project)
+        counts.add({"items": scan.to_write, "unlabeled": scan.to_write - scan.gold, "gold": scan.gold})
+    return dataset, scan
+
+
+def _check_then_write(
+    rows: Iterable[ParsedRow], *, project: Project, target: WriteTarget, strings: bool, progress: _FileProgress | None
+) -> ScanResult:
+    """First pass: check every row. Second pass: write the accepted ones.
+
+    On PostgreSQL the first pass also spools the accepted rows as COPY text, which the second pass
+    streams to the server; elsewhere the second pass reads and cleans the rows again.
+    """
+    rules = _rules_for(project)
+    spool = CopySpool(target, directory=uploads_dir()) if connection.vendor == "postgresql" else None
+    try:
+        scan = _check(rows, project=project, rules=rules, strings=strings, progress=progress, spool=spool)
+        on_batch = (lambda count: progress.written(count, scan.to_write)) if progress else None
+        if spool is not None:
+            written = spool.write(on_batch=on_batch)
+        else:
+            accepted = clean_rows(rows, rules=rules, strings=strings, skip=scan.skip_rows)
+            written = write_items(accepted, target=target, on_batch=on_batch)
+    finally:
+        if spool is not None:
+            spool.close()
+    if written != scan.to_write:
+        raise RuntimeError(f"wrote {written} items, expected {scan.to_write}")
+    return scan
+
+
 def _check(
-    rows: Iterable[ParsedRow], *, project: Project, rules: ImportRules, strings: bool, progress: _FileProgress | None
+    rows: Iterable[ParsedRow],
+    *,
+    project: Project,
+    rules: ImportRules,
+    strings: bool,
+    progress: _FileProgress | None,
+    spool: CopySpool | None,
 ) -> ScanResult:
     report = ErrorReport()
     lookup = DatabaseLookup(project.pk) if project_has_items(project.pk) else None
@@ -284,30 +358,12 @@ def _check(
         lookup=lookup,
         strings=strings,
         on_progress=progress.checked if progress else None,
+        on_accept=spool.add if spool is not None else None,
     )
     report.raise_if_any()
     if scan.rows_total == 0:
         fail(RowError(None, None, "no_rows", "The import has no rows."))
     return scan
-
-
-def _write(
-    rows: Iterable[ParsedRow],
-    *,
-    dataset: Dataset,
-    scan: ScanResult,
-    rules: ImportRules,
-    strings: bool,
-    progress: _FileProgress | None,
-) -> None:
-    target = WriteTarget(project_id=dataset.project_id, dataset_id=dataset.pk, created_at=timezone.now())
-    written = write_items(
-        clean_rows(rows, rules=rules, strings=strings, skip=scan.skip_rows),
-        target=target,
-        on_batch=(lambda count: progress.written(count, scan.to_write)) if progress else None,
-    )
-    if written != scan.to_write:
-        raise RuntimeError(f"wrote {written} items, expected {scan.to_write}")
 
 
 def _rules_for(project: Project) -> ImportRules:

@@ -94,6 +94,15 @@ def test_cancelling_a_queued_import_writes_nothing_and_deletes_the_upload(projec
     assert not upload_path(job.pk).exists()
 
 
+def test_uploads_of_jobs_cancelled_while_queued_are_swept_by_the_next_queued_import(project, owner, small_sync_limit):
+    cancelled = queue(project, owner, csv_body(30))
+    job_cancel(job=cancelled, user=owner)  # the worker never runs a revoked task, so it cannot clean up
+    assert upload_path(cancelled.pk).exists()
+    waiting = queue(project, owner, csv_body(40))
+    assert not upload_path(cancelled.pk).exists()
+    assert upload_path(waiting.pk).exists()
+
+
 def test_progress_is_reported_while_checking_then_while_writing(project, owner, tmp_path):
     path = tmp_path / "rows.csv"
     path.write_bytes(csv_body(12_000))

@@ -137,3 +137,17 @@ def test_items_of_other_projects_do_not_count_as_duplicates(project, other_proje
     dataset = upload(project, owner, "id,text\nx1,shared text\n", "a.csv").dataset
     assert dataset.items_created == 1
     assert Item.objects.filter(text="shared text").count() == 2
+
+
+def test_texts_with_tabs_newlines_and_backslashes_are_stored_exactly(project, owner):
+    records = [
+        {"id": "tab\tid", "text": "tab\there\\back\\\\slash\r\nend\\N", "metadata": {"q": 'say "hi"\\n', "t": "a\tb"}},
+        {"text": "\\N"},
+    ]
+    body = "\n".join(json.dumps(record) for record in records)
+    upload(project, owner, body, "tricky.jsonl")
+    item = Item.objects.get(project=project, external_id="tab\tid")
+    assert item.text == records[0]["text"]
+    assert item.content_hash == sha(records[0]["text"])
+    assert item.metadata == records[0]["metadata"]
+    assert Item.objects.filter(project=project, text="\\N").exists()
