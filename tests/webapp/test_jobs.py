@@ -137,7 +137,7 @@ def test_job_page_polls_until_finished(job, client_for, owner):
     client = client_for(owner)
     page = client.get(f"/jobs/{job.pk}/")
     assert page.status_code == 200
-    assert b'role="progressbar"' in page.content and b"hx-trigger=\"every 1s\"" in page.content
+    assert b'role="progressbar"' in page.content and b'hx-trigger="every 1s"' in page.content
     assert client.get(f"/jobs/{job.pk}/progress/").status_code == 200
     run_job(str(job.pk), "import", lambda j: {"rows": 1})
     finished = client.get(f"/jobs/{job.pk}/progress/")
