@@ -135,7 +135,7 @@ def import_upload_discard(*, job_id: Any) -> None:
 
 def import_uploads_sweep() -> int:
     """Delete the uploads of import jobs that ended without running (cancelled while queued); return how many."""
-    waiting = {path.name: path for path in uploads_dir().glob("*-*-*-*-*") if path.is_file()}
+    waiting = {path.name: path for path in uploads_dir().glob("*-*-*-*-*") if path.is_file() and _is_uuid(path.name)}
     if not waiting:
         return 0
     finished = Job.objects.filter(pk__in=list(waiting), status__in=Job.FINISHED).values_list("pk", flat=True)
@@ -154,6 +154,13 @@ def import_summary(dataset: Dataset) -> dict[str, Any]:
         "duplicates_skipped": dataset.duplicates_skipped,
         "gold_labels": dataset.gold_labels,
     }
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        return str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
