@@ -175,7 +175,8 @@ class Item(models.Model):
         AGREEMENT = "agreement", "Agreement"
         ADJUDICATION = "adjudication", "Adjudication"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    # No single-column index on project: every composite index below starts with it.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items", db_index=False)
     dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
     external_id = models.CharField(max_length=255, null=True, blank=True)
     text = models.TextField()
@@ -184,7 +185,10 @@ class Item(models.Model):
     split = models.CharField(max_length=5, choices=Split.choices, default=Split.POOL)
     metadata = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNLABELED)
-    gold_label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Lookups by gold label always name the project too: (project, gold_label, id) serves them.
+    gold_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     gold_source = models.CharField(max_length=12, choices=GoldSource.choices, blank=True, default="")
     priority = models.FloatField(null=True, blank=True, help_text="Queue priority from active learning; higher first.")
     created_at = models.DateTimeField(default=timezone.now)
@@ -205,7 +209,12 @@ class Item(models.Model):
             models.Index(fields=["project", "split", "id"], name="item_project_split"),
             models.Index(fields=["project", "language", "id"], name="item_project_language"),
             models.Index(fields=["project", "gold_label", "id"], name="item_project_gold"),
-            models.Index(fields=["project", "status", "-priority"], name="item_queue_priority"),
+            # Only queued items carry a priority: a partial index stays small and costs imports nothing.
+            models.Index(
+                fields=["project", "status", "-priority"],
+                name="item_queue_priority",
+                condition=Q(priority__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
