@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from labeling.services.imports import import_job_run, import_upload_discard
+from labeling.services.imports import import_job_run, import_upload_discard, import_uploads_sweep
 from webapp.jobs import run_job
 from webapp.models import Job
 
@@ -16,3 +16,9 @@ def run_import(job_id: str) -> None:
         run_job(job_id, Job.Kind.IMPORT, import_job_run)
     finally:
         import_upload_discard(job_id=job_id)
+
+
+@shared_task(name="labeling.tasks.sweep_import_uploads", queue="default", ignore_result=True)
+def sweep_import_uploads() -> int:
+    """Delete uploads left behind by import jobs that were cancelled before they ran."""
+    return import_uploads_sweep()

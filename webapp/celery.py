@@ -36,6 +36,7 @@ app.conf.update(
 # Periodic work, sent by ``celery beat``; apps add their entries here (rollups, drift, lease expiry).
 app.conf.beat_schedule = {
     "reap-stale-jobs": {"task": "webapp.tasks.reap_stale_jobs", "schedule": 300.0},
+    "sweep-import-uploads": {"task": "labeling.tasks.sweep_import_uploads", "schedule": 3600.0},
 }
 
 

@@ -134,14 +134,21 @@ def import_upload_discard(*, job_id: Any) -> None:
 
 
 def import_uploads_sweep() -> int:
-    """Delete the uploads of import jobs that ended without running (cancelled while queued); return how many."""
+    """Delete uploads whose job ended without running (cancelled while queued) or no longer exists.
+
+    Returns how many files were deleted. Run periodically by beat (``labeling.tasks.sweep_import_uploads``).
+    """
     waiting = {path.name: path for path in uploads_dir().glob("*-*-*-*-*") if path.is_file() and _is_uuid(path.name)}
     if not waiting:
         return 0
-    finished = Job.objects.filter(pk__in=list(waiting), status__in=Job.FINISHED).values_list("pk", flat=True)
-    for job_id in finished:
-        waiting[str(job_id)].unlink(missing_ok=True)
-    return len(finished)
+    alive = {
+        str(pk)
+        for pk in Job.objects.filter(pk__in=list(waiting)).exclude(status__in=Job.FINISHED).values_list("pk", flat=True)
+    }
+    orphans = [path for name, path in waiting.items() if name not in alive]
+    for path in orphans:
+        path.unlink(missing_ok=True)
+    return len(orphans)
 
 
 def import_summary(dataset: Dataset) -> dict[str, Any]:

@@ -211,3 +211,24 @@ def test_api_upload_runs_as_an_eager_celery_job(project, owner, api_client_for, 
     assert job.celery_task_id
     assert Item.objects.filter(project=project).count() == 60
     assert not upload_path(job.pk).exists()
+
+
+def test_sweep_deletes_uploads_of_cancelled_or_vanished_jobs_only(project, owner, settings, tmp_path):
+    from labeling.services.imports import import_uploads_sweep, upload_path
+    from labeling.tasks import sweep_import_uploads
+    from webapp.jobs import job_cancel, job_create
+
+    settings.ARTIFACT_ROOT = tmp_path
+    waiting = job_create(kind="import", project_id=project.pk, user=owner)
+    cancelled = job_create(kind="import", project_id=project.pk, user=owner)
+    job_cancel(job=cancelled, user=owner)
+    vanished = job_create(kind="import", project_id=project.pk, user=owner)
+    for job in (waiting, cancelled, vanished):
+        upload_path(job.pk).parent.mkdir(parents=True, exist_ok=True)
+        upload_path(job.pk).write_text("text\nhello\n")
+    vanished_path = upload_path(vanished.pk)
+    vanished.delete()
+    assert sweep_import_uploads() == 2
+    assert upload_path(waiting.pk).exists()
+    assert not upload_path(cancelled.pk).exists() and not vanished_path.exists()
+    assert import_uploads_sweep() == 0
