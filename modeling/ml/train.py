@@ -12,12 +12,13 @@ import torch
 from transformers import PreTrainedModel
 from transformers import PreTrainedTokenizerBase as Tokenizer
 
-from modeling.ml.checkpoints import validate_pair, word_embeddings
+from modeling.ml.calibration import fit_temperature
+from modeling.ml.checkpoints import label_names, validate_pair, word_embeddings
 from modeling.ml.config import TrainConfig
 from modeling.ml.encoding import encode_texts, length_grouped_batches, pad_batch
 from modeling.ml.errors import ConfigError
 from modeling.ml.inference import Float32Array, forward_sequences
-from modeling.ml.metrics import FloatArray, IntArray, accuracy, macro_f1, softmax
+from modeling.ml.metrics import Evaluation, FloatArray, IntArray, accuracy, evaluate, macro_f1, softmax
 from modeling.ml.runtime import (
     Runtime,
     autocast,
@@ -85,6 +86,9 @@ class TrainResult:
     class_weights: list[float] | None = None
     # Logits of the returned model on the eval set: the input for temperature fitting and metrics.
     eval_logits: Float32Array | None = None
+    # Fitted on the eval logits (1.0 without eval data); `evaluation` reports metrics before and after it.
+    temperature: float = 1.0
+    evaluation: Evaluation | None = None
 
 
 @dataclass
@@ -166,23 +170,43 @@ def train(
     *,
     eval_texts: Sequence[str] | None = None,
     eval_labels: Sequence[int] | None = None,
+    eval_languages: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> TrainResult:
     """Fine-tune `model` in place and return it with the best evaluated weights restored.
 
     An exception raised by `on_progress` (e.g. cancellation) propagates unchanged. Without eval data
-    there is no early stopping and the final weights are returned. Per-language scores come from
-    `metrics.evaluate` on `TrainResult.eval_logits`.
+    there is no early stopping and the final weights are returned. With eval data the result also
+    carries a fitted temperature and the full evaluation (per language when `eval_languages` is given).
     """
     validate_pair(model, tokenizer, max_length=config.max_length)
     num_labels = int(model.config.num_labels)
     _check_split("train", train_texts, train_labels, num_labels, allow_empty=False)
     _check_split("eval", eval_texts or [], eval_labels or [], num_labels, allow_empty=True)
+    if eval_languages is not None and len(eval_languages) != len(eval_texts or []):
+        raise ConfigError(f"eval: got {len(eval_languages)} languages for {len(eval_texts or [])} texts")
     set_threads(config.num_threads)
     seed_everything(config.seed)
     runtime = detect_runtime(device=config.device, precision=config.precision, compile_model=config.compile)
     data = _encode(tokenizer, config, train_texts, train_labels, eval_texts or [], eval_labels or [])
-    return _Loop(model, config, runtime, data, on_progress).run()
+    result = _Loop(model, config, runtime, data, on_progress).run()
+    return _calibrate(result, data.eval_labels, eval_languages, seed=config.seed)
+
+
+def _calibrate(result: TrainResult, labels: IntArray, languages: Sequence[str] | None, *, seed: int) -> TrainResult:
+    """Fit the temperature on the best model's eval logits and attach the full evaluation."""
+    if result.eval_logits is None:
+        return result
+    result.temperature = fit_temperature(result.eval_logits, labels)
+    result.evaluation = evaluate(
+        result.eval_logits,
+        labels,
+        label_names(result.model),
+        languages=languages,
+        temperature=result.temperature,
+        seed=seed,
+    )
+    return result
 
 
 def _check_split(name: str, texts: Sequence[str], labels: Sequence[int], num_labels: int, *, allow_empty: bool) -> None:

@@ -103,5 +103,6 @@ def trained_roberta(tiny_roberta_dir: Path, train_data: Dataset, eval_data: Data
         FAST,
         eval_texts=eval_data.texts,
         eval_labels=eval_data.labels,
+        eval_languages=eval_data.languages,
     )
     return Trained(checkpoint, result)

@@ -18,27 +18,16 @@ from modeling.ml.artifacts import (
     save_artifact,
     snapshot_hash,
 )
-from modeling.ml.calibration import fit_temperature
 from modeling.ml.config import InferenceConfig, TrainConfig
 from modeling.ml.errors import ArtifactError
 from modeling.ml.inference import predict
-from modeling.ml.metrics import evaluate
 from tests.modeling.ml.conftest import FAST, LABELS, Dataset, Trained
 
 ONE_THREAD = InferenceConfig(num_threads=1, max_length=64)
 
 
 def _fields(trained: Trained, train_data: Dataset, eval_data: Dataset) -> ManifestFields:
-    assert trained.result.eval_logits is not None
-    temperature = fit_temperature(trained.result.eval_logits, eval_data.labels)
-    report = evaluate(
-        trained.result.eval_logits,
-        eval_data.labels,
-        LABELS,
-        languages=eval_data.languages,
-        temperature=temperature,
-        n_resamples=200,
-    )
+    assert trained.result.evaluation is not None
     counts = Counter(LABELS[y] for y in train_data.labels)
     return ManifestFields(
         base_checkpoint="tiny-roberta",
@@ -49,8 +38,8 @@ def _fields(trained: Trained, train_data: Dataset, eval_data: Dataset) -> Manife
             n_eval=len(eval_data.texts),
             label_counts=dict(counts),
         ),
-        metrics=report.to_dict(),
-        temperature=temperature,
+        metrics=trained.result.evaluation.to_dict(),
+        temperature=trained.result.temperature,
     )
 
 

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from modeling.ml.calibration import fit_temperature
 from modeling.ml.checkpoints import word_embeddings
-from modeling.ml.config import TrainConfig
+from modeling.ml.config import InferenceConfig, TrainConfig
 from modeling.ml.errors import CheckpointError, ConfigError
+from modeling.ml.inference import predict
 from modeling.ml.train import ProgressEvent, compute_class_weights, linear_warmup_decay, parameter_groups, train
 from tests.modeling.ml.conftest import FAST, Dataset, Trained, load_tiny
 
@@ -42,6 +44,22 @@ def test_training_lowers_the_loss_and_reports_evals_through_the_callback(
     assert result.best_macro_f1 is not None and result.best_macro_f1 >= 0.9
     assert max(e.eval_metrics.macro_f1 for e in evaluated if e.eval_metrics) == result.best_macro_f1
     assert result.samples_per_second > 0 and result.tokens_per_second > result.samples_per_second
+
+
+def test_eval_data_yields_a_fitted_temperature_and_per_language_scores_of_the_best_model(
+    trained_roberta: Trained, eval_data: Dataset
+) -> None:
+    result = trained_roberta.result
+    assert result.evaluation is not None and result.eval_logits is not None
+    assert result.temperature == fit_temperature(result.eval_logits, eval_data.labels) != 1.0
+    assert result.evaluation.temperature == result.temperature
+    assert set(result.evaluation.per_language) == {"en", "es"}
+    assert sum(g.n for g in result.evaluation.per_language.values()) == len(eval_data.texts)
+    assert result.evaluation.macro_f1 == result.best_macro_f1
+    # The stored eval logits are those of the weights the result returns.
+    model, tokenizer = trained_roberta.checkpoint.model, trained_roberta.checkpoint.tokenizer
+    fresh = predict(model, tokenizer, eval_data.texts, InferenceConfig(num_threads=1, max_length=FAST.max_length))
+    np.testing.assert_allclose(fresh.logits, result.eval_logits, atol=1e-5)
 
 
 def test_learning_rate_warms_up_then_decays_linearly() -> None:
