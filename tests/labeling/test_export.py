@@ -122,7 +122,7 @@ def test_streaming_starts_before_all_rows_are_read(project, owner, client_for, m
 
 def test_columns_can_be_extended(project):
     ItemFactory(project=project, text="abc")
-    columns = [*export_columns(project), exports.ExportColumn("length", lambda item, _ctx: len(item.text), ("text",))]
+    columns = [*export_columns(project), exports.ExportColumn("length", lambda row, _ctx: len(row["text"]), ("text",))]
     assert next(export_rows(project=project, columns=columns))["length"] == 3
 
 
