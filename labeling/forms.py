@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from labeling.models import Project, Role
-from labeling.services.projects import MAX_GUIDELINES_CHARS, MAX_LABELS, LabelSpec, ProjectSpec
+from labeling.services.projects import MAX_GUIDELINES_CHARS, MAX_LABELS, PALETTE, LabelSpec, ProjectSpec
 
 
 class ColorInput(forms.TextInput):
@@ -81,9 +81,12 @@ class LabelRowForm(forms.Form):
         return data
 
 
+# Rows come from ``label_rows_initial``: a colour input always submits a value, so blank rows are
+# given their palette colour up front instead of arriving as black.
 LabelFormSet = forms.formset_factory(
-    LabelRowForm, extra=2, can_delete=True, max_num=MAX_LABELS, validate_max=True, absolute_max=MAX_LABELS + 10
+    LabelRowForm, extra=0, can_delete=True, max_num=MAX_LABELS, validate_max=True, absolute_max=MAX_LABELS + 10
 )
+BLANK_LABEL_ROWS = 2
 
 
 def label_specs(formset: forms.BaseFormSet) -> list[LabelSpec]:
@@ -105,17 +108,19 @@ def label_specs(formset: forms.BaseFormSet) -> list[LabelSpec]:
     return specs
 
 
-def label_initial(project: Project) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": label.pk,
-            "name": label.name,
-            "description": label.description,
-            "hotkey": label.hotkey,
-            "color": label.color,
-        }
-        for label in project.labels.all()
-    ]
+def label_rows_initial(project: Project | None = None, blank_rows: int = BLANK_LABEL_ROWS) -> list[dict[str, Any]]:
+    """Initial rows: the project's labels (if any), then ``blank_rows`` empty rows in palette colours."""
+    rows: list[dict[str, Any]] = []
+    if project is not None:
+        rows = [
+            {"id": lab.pk, "name": lab.name, "description": lab.description, "hotkey": lab.hotkey, "color": lab.color}
+            for lab in project.labels.all()
+        ]
+    start = len(rows)
+    # Blank rows count towards the formset's maximum, so a full label set gets none.
+    blank_rows = max(0, min(blank_rows, MAX_LABELS - start))
+    rows += [{"color": PALETTE[(start + k) % len(PALETTE)]} for k in range(blank_rows)]
+    return rows
 
 
 class MemberAddForm(forms.Form):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ from django.utils import timezone
 from labeling.models import Item, Project
 from webapp.errors import ValidationFailed
 
+logger = logging.getLogger(__name__)
 BATCH_SIZE = 2000
 ROWS_PER_CHUNK = 500  # rows per chunk written to the socket: ~100 kB for typical texts
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
@@ -80,12 +83,15 @@ def export_rows(*, project: Project, columns: list[ExportColumn] | None = None) 
     columns = columns or export_columns(project)
     context = ExportContext(project, dict(project.labels.values_list("id", "name")))
     fields = sorted({"id", *(name for column in columns for name in column.fields)})
-    last_id = 0
+    last_id, count, started = 0, 0, time.monotonic()
     while True:
         batch = list(Item.objects.filter(project=project, id__gt=last_id).order_by("id").values(*fields)[:BATCH_SIZE])
         for row in batch:
             yield {column.name: column.value(row, context) for column in columns}
+        count += len(batch)
         if len(batch) < BATCH_SIZE:
+            seconds = round(time.monotonic() - started, 3)
+            logger.info("export read", extra={"project_id": project.pk, "rows": count, "seconds": seconds})
             return
         last_id = batch[-1]["id"]
 

@@ -16,7 +16,7 @@ from labeling.forms import (
     MemberAddForm,
     MemberRoleForm,
     ProjectForm,
-    label_initial,
+    label_rows_initial,
     label_specs,
 )
 from labeling.models import Membership, Project, Role
@@ -89,7 +89,12 @@ def project_create_view(request: HttpRequest) -> HttpResponse:
     if not may_create_projects(request.user):
         raise Forbidden("Creating projects needs the “add project” permission; ask an operator.")
     if request.method == "GET":
-        return _render_form(request, ProjectForm(), LabelFormSet(prefix="labels", initial=[{}, {}]), creating=True)
+        return _render_form(
+            request,
+            ProjectForm(),
+            LabelFormSet(prefix="labels", initial=label_rows_initial(blank_rows=4)),
+            creating=True,
+        )
     form, formset = ProjectForm(request.POST), LabelFormSet(request.POST, prefix="labels")
     if form.is_valid() and formset.is_valid():
         try:
@@ -110,10 +115,10 @@ def project_edit(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug, min_role=Role.OWNER)
     if request.method == "GET":
         form = ProjectForm(initial=ProjectForm.initial_for(project), creating=False)
-        formset = LabelFormSet(prefix="labels", initial=label_initial(project))
+        formset = LabelFormSet(prefix="labels", initial=label_rows_initial(project))
         return _render_form(request, form, formset, project=project, creating=False)
     form = ProjectForm(request.POST, creating=False)
-    formset = LabelFormSet(request.POST, prefix="labels", initial=label_initial(project))
+    formset = LabelFormSet(request.POST, prefix="labels", initial=label_rows_initial(project))
     if form.is_valid() and formset.is_valid():
         try:
             project_update(project=project, changes=form.changes(), labels=label_specs(formset))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -373,3 +375,43 @@ def test_superuser_sees_every_project_as_admin(project, superuser, api_client_fo
     body = api_client_for(superuser).get(reverse("api-project-detail", kwargs={"slug": project.slug})).json()
     assert body["role"] == "admin"
     assert not Membership.objects.filter(user=superuser).exists()
+
+
+def _browser_post_data(page: str) -> dict[str, str]:
+    """What a browser submits for the rendered form: every input's value (a colour input always has one)."""
+    data = {}
+    for tag in re.findall(r"<input [^>]*>", page):
+        name = re.search(r'name="([^"]+)"', tag)
+        if not name or 'type="checkbox"' in tag:
+            continue
+        value = re.search(r'value="([^"]*)"', tag)
+        data[name.group(1)] = value.group(1) if value else ("#000000" if 'type="color"' in tag else "")
+    for name, value in re.findall(r'<textarea name="([^"]+)"[^>]*>\n?([^<]*)</textarea>', page):
+        data[name] = value
+    for name, value in re.findall(r'<select name="([^"]+)"[^>]*>.*?<option value="([^"]*)" selected', page, re.S):
+        data[name] = value
+    return data
+
+
+def test_new_labels_from_blank_rows_get_palette_colours_not_black(project_creator, client_for):
+    client = client_for(project_creator)
+    data = _browser_post_data(client.get(reverse("labeling:project-create")).content.decode())
+    data.update({"name": "T", "slug": "t", "base_checkpoint": "x", "labels-0-name": "a", "labels-1-name": "b"})
+    response = client.post(reverse("labeling:project-create"), data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    assert list(Project.objects.get(slug="t").labels.values_list("name", "color")) == [
+        ("a", "#4c78a8"),
+        ("b", "#f58518"),
+    ]
+
+
+def test_a_full_label_set_can_still_be_edited(owner, client_for, project):
+    project_update(project=project, changes={}, labels=[LabelSpec(f"label {i}") for i in range(50)])
+    client = client_for(owner)
+    url = reverse("labeling:project-edit", kwargs={"slug": project.slug})
+    data = _browser_post_data(client.get(url).content.decode())
+    assert data["labels-TOTAL_FORMS"] == "50"
+    data["labels-7-name"] = "renamed"
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    assert project.labels.filter(name="renamed", order=7).exists()
