@@ -205,6 +205,7 @@ class Item(models.Model):
         ]
         # Keyset pagination walks (project, <filter>, id); each filter the item list offers has one.
         indexes = [
+            models.Index(fields=["project", "id"], name="item_project_id"),
             models.Index(fields=["project", "status", "id"], name="item_project_status"),
             models.Index(fields=["project", "split", "id"], name="item_project_split"),
             models.Index(fields=["project", "language", "id"], name="item_project_language"),

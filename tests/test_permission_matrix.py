@@ -2,8 +2,8 @@
 
 Roles: ``anonymous``, ``outsider`` (a member of another project only), ``reviewer``, ``owner``,
 ``admin`` (of the project under test) and ``superuser``. Pages send anonymous users to the login
-page; the API answers them 403 ``not_authenticated`` (DRF takes the status from the first
-authentication class, ``SessionAuthentication``, which sends no ``WWW-Authenticate`` challenge).
+page; the API answers them 401 ``not_authenticated`` with a ``WWW-Authenticate: Token`` challenge
+(token authentication is the first authentication class, so DRF takes the challenge from it).
 An outsider gets a 404 byte-identical to the one for a project or job that does not exist.
 
 ``test_every_url_is_in_the_matrix`` fails when a URL is added without a row here.
@@ -25,7 +25,7 @@ from tests.factories import ItemFactory, JobFactory, MembershipFactory, UserFact
 pytestmark = pytest.mark.django_db
 
 ROLES = ("anonymous", "outsider", "reviewer", "owner", "admin", "superuser")
-ANON_API_STATUS = 403  # see the module docstring
+ANON_API_STATUS = 401  # see the module docstring
 LOGIN = "login"  # a page redirect to the login page
 ALLOWED = "allowed"  # permission granted; the status itself belongs to the endpoint's own tests
 GHOST_SLUG = "no-such-project"
@@ -238,6 +238,7 @@ def test_anonymous_api_answer_names_the_problem(api_client_for, project):
     response = api_client_for(None).get(reverse("api-project-detail", kwargs=SLUG))
     assert response.status_code == ANON_API_STATUS
     assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Token"
 
 
 def test_a_user_with_the_add_project_permission_may_create(project_creator, client_for, api_client_for):
