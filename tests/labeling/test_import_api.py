@@ -118,7 +118,7 @@ def test_large_file_is_accepted_as_a_job_with_202(project, owner, api_client_for
 
 @pytest.mark.parametrize(
     ("role", "status", "code"),
-    [("anonymous", 403, "not_authenticated"), ("outsider", 404, "not_found"), ("reviewer", 403, "permission_denied")],
+    [("anonymous", 401, "not_authenticated"), ("outsider", 404, "not_found"), ("reviewer", 403, "permission_denied")],
 )
 def test_only_owners_and_admins_may_import(users, api_client_for, role, status, code):
     response = post_file(api_client_for(users[role]), b"text\nhello\n")
