@@ -15,7 +15,8 @@ from modeling.ml.checkpoints import word_embeddings
 from modeling.ml.config import InferenceConfig, TrainConfig
 from modeling.ml.errors import CheckpointError, ConfigError
 from modeling.ml.inference import predict
-from modeling.ml.train import ProgressEvent, compute_class_weights, linear_warmup_decay, parameter_groups, train
+from modeling.ml.optim import compute_class_weights, linear_warmup_decay, parameter_groups
+from modeling.ml.train import ProgressEvent, train
 from tests.modeling.ml.conftest import FAST, Dataset, Trained, load_tiny
 
 
