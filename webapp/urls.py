@@ -10,6 +10,7 @@ from webapp import health, views
 api_v1 = [
     path("", include("labeling.api.urls")),
     path("", include("webapp.api")),
+    path("", include("modeling.api.urls")),
 ]
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/progress/", views.job_progress, name="job-progress"),
     path("jobs/<uuid:job_id>/cancel/", views.job_cancel_view, name="job-cancel"),
     path("projects/", include("labeling.urls")),
+    path("projects/<slug:slug>/models/", include("modeling.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
