@@ -1,0 +1,170 @@
+"""Plotly figures for the model version pages: plain data in, a `Figure` out (no Django).
+
+The pages embed `fig.to_json()` and draw it with the vendored plotly.js, so every figure here is
+complete on its own: traces, axis titles, ranges. The training curves are rebuilt from the growing
+history on each poll, so they must accept a history of any length, including an empty one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+ACCENT = "#2f6fde"
+ORANGE = "#e07b24"
+GREEN = "#2e8540"
+GREY = "#9aa1ae"
+FONT = "system-ui, -apple-system, Segoe UI, Roboto, Noto Sans, sans-serif"
+
+HistoryPoint = Mapping[str, Any]
+ReliabilityBin = Mapping[str, Any]
+
+
+def _layout(fig: go.Figure, *, x_title: str, y_title: str, height: int = 320) -> go.Figure:
+    """Apply the pages' common look: white background, small margins, legend on top."""
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        margin={"l": 56, "r": 16, "t": 36, "b": 48},
+        font={"family": FONT, "size": 12, "color": "#1d2330"},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        hovermode="x unified",
+    )
+    fig.update_xaxes(title_text=x_title, gridcolor="#eef0f4", zeroline=False)
+    fig.update_yaxes(title_text=y_title, gridcolor="#eef0f4", zeroline=False)
+    return fig
+
+
+def loss_curve(history: Sequence[HistoryPoint]) -> go.Figure:
+    """Return the training loss by optimizer step (points without a loss are skipped)."""
+    points = [p for p in history if p.get("loss") is not None]
+    fig = go.Figure(
+        go.Scatter(
+            x=[p["step"] for p in points],
+            y=[p["loss"] for p in points],
+            customdata=[p.get("epoch") for p in points],
+            mode="lines+markers" if len(points) < 40 else "lines",
+            name="Training loss",
+            line={"color": ACCENT, "width": 2},
+            hovertemplate="step %{x}<br>epoch %{customdata:.2f}<br>loss %{y:.4f}<extra></extra>",
+        )
+    )
+    return _layout(fig, x_title="Step", y_title="Loss")
+
+
+def eval_curve(history: Sequence[HistoryPoint]) -> go.Figure:
+    """Return accuracy and macro-F1 on the eval split at every step that was evaluated."""
+    points = [p for p in history if p.get("eval")]
+    fig = go.Figure()
+    for key, name, color in (("macro_f1", "Macro-F1", ACCENT), ("accuracy", "Accuracy", ORANGE)):
+        shown = [p for p in points if p["eval"].get(key) is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[p["step"] for p in shown],
+                y=[p["eval"][key] for p in shown],
+                mode="lines+markers",
+                name=name,
+                line={"color": color, "width": 2},
+                hovertemplate=f"{name} %{{y:.3f}}<extra></extra>",
+            )
+        )
+    fig = _layout(fig, x_title="Step", y_title="Score")
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+def confusion_heatmap(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> go.Figure:
+    """Return the confusion matrix: cells annotated with counts, coloured by share of the true class.
+
+    Row-normalising the colour keeps a rare class's errors visible next to a frequent class's hits.
+    """
+    shares = []
+    for row in matrix:
+        total = sum(row)
+        shares.append([count / total if total else 0.0 for count in row])
+    names = list(labels)
+    fig = go.Figure(
+        go.Heatmap(
+            z=shares,
+            x=names,
+            y=names,
+            text=[[str(count) for count in row] for row in matrix],
+            texttemplate="%{text}",
+            customdata=[[f"{share:.0%}" for share in row] for row in shares],
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} items (%{customdata} of the row)<extra></extra>",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": {"text": "Row share"}, "tickformat": ".0%"},
+            xgap=1,
+            ygap=1,
+        )
+    )
+    side = max(300, 60 * len(names) + 140)
+    fig = _layout(fig, x_title="Predicted", y_title="True", height=min(side, 720))
+    fig.update_layout(hovermode="closest")
+    # The first class at the top, as in a printed table.
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", side="bottom")
+    return fig
+
+
+def reliability_diagram(bins_before: Sequence[ReliabilityBin], bins_after: Sequence[ReliabilityBin]) -> go.Figure:
+    """Return accuracy against confidence per bin, before and after temperature scaling.
+
+    Empty bins have no accuracy and are left out; the diagonal is perfect calibration.
+    """
+    fig = go.Figure(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="Perfect calibration",
+            line={"color": GREY, "dash": "dash", "width": 1},
+            hoverinfo="skip",
+        )
+    )
+    for bins, name, color in ((bins_before, "Before calibration", ORANGE), (bins_after, "After calibration", ACCENT)):
+        shown = [b for b in bins if b.get("count")]
+        fig.add_trace(
+            go.Scatter(
+                x=[b["confidence"] for b in shown],
+                y=[b["accuracy"] for b in shown],
+                customdata=[[b["count"], b["lower"], b["upper"]] for b in shown],
+                mode="lines+markers",
+                name=name,
+                line={"color": color, "width": 2},
+                hovertemplate=(
+                    f"{name}<br>bin %{{customdata[1]:.2f}}–%{{customdata[2]:.2f}}<br>"
+                    "confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{customdata[0]} items<extra></extra>"
+                ),
+            )
+        )
+    fig = _layout(fig, x_title="Confidence (max probability)", y_title="Accuracy", height=360)
+    fig.update_layout(hovermode="closest")
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02], scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def per_class_bars(per_class: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Return precision, recall and F1 per class as grouped bars."""
+    labels = [c["label"] for c in per_class]
+    fig = go.Figure()
+    for key, name, color in (("precision", "Precision", GREY), ("recall", "Recall", ORANGE), ("f1", "F1", ACCENT)):
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=[c[key] for c in per_class],
+                name=name,
+                marker_color=color,
+                hovertemplate=f"{name} %{{y:.3f}}<extra></extra>",
+            )
+        )
+    fig = _layout(fig, x_title="Class", y_title="Score")
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
