@@ -256,3 +256,44 @@ def evaluate(
         temperature=float(temperature),
         per_language=per_group_metrics(t, pred, languages, k) if languages is not None else {},
     )
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One bar of a reliability diagram: a confidence interval, its mean confidence and accuracy, and size."""
+
+    lower: float
+    upper: float
+    # None for an empty bin: there is no confidence or accuracy to draw.
+    confidence: float | None
+    accuracy: float | None
+    count: int
+
+
+def reliability_bins(probs: npt.ArrayLike, y_true: npt.ArrayLike, n_bins: int = ECE_BINS) -> list[ReliabilityBin]:
+    """Return the reliability diagram of max-prob confidence vs accuracy, binned exactly as ECE bins them.
+
+    The count-weighted mean of |accuracy - confidence| over the bins equals `expected_calibration_error`.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    p = np.asarray(probs, dtype=np.float64)
+    t = np.asarray(y_true, dtype=np.int64)
+    if p.ndim != 2 or p.shape[0] != t.size:
+        raise ValueError(f"probs must be (n, k) with n = {t.size} labels, got shape {p.shape}")
+    confidence = p.max(axis=1) if t.size else np.zeros(0)
+    correct = (p.argmax(axis=1) == t).astype(np.float64) if t.size else np.zeros(0)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    conf_sums = np.bincount(bins, weights=confidence, minlength=n_bins)
+    correct_sums = np.bincount(bins, weights=correct, minlength=n_bins)
+    return [
+        ReliabilityBin(
+            lower=i / n_bins,
+            upper=(i + 1) / n_bins,
+            confidence=float(conf_sums[i] / counts[i]) if counts[i] else None,
+            accuracy=float(correct_sums[i] / counts[i]) if counts[i] else None,
+            count=int(counts[i]),
+        )
+        for i in range(n_bins)
+    ]
