@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from django.urls import path
+
+from modeling import views
+
 app_name = "modeling"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.version_list, name="version-list"),
+    path("train/", views.train, name="train"),
+    path("<int:number>/", views.version_detail, name="version-detail"),
+    path("<int:number>/progress/", views.version_progress, name="version-progress"),
+]

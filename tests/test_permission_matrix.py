@@ -20,6 +20,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from labeling.models import Item, Membership, Role
+from modeling.models import ModelVersion
 from tests.factories import ItemFactory, JobFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +66,7 @@ class Row:
 
 SLUG = {"slug": "acme-sentiment"}
 JOB = {"job_id": "<job>"}
+VERSION = {**SLUG, "number": "1"}
 VALID_PROJECT_FORM = {
     "name": "Edited",
     "description": "",
@@ -117,6 +119,12 @@ ROWS = [
     Row("labeling:import", owner_up(ALLOWED), kwargs=SLUG),
     Row("labeling:export", owner_up(200), kwargs={**SLUG, "fmt": "csv"}, id="GET labeling:export csv"),
     Row("labeling:export", owner_up(200), kwargs={**SLUG, "fmt": "jsonl"}, id="GET labeling:export jsonl"),
+    # --- model version pages (version 1 exists; the train POST is invalid, so nothing is queued) ---
+    Row("modeling:version-list", member(200), kwargs=SLUG),
+    Row("modeling:version-detail", member(200), kwargs=VERSION),
+    Row("modeling:version-progress", member(200), kwargs=VERSION),
+    Row("modeling:train", owner_up(200), kwargs=SLUG),
+    Row("modeling:train", owner_up(400), "post", SLUG, {"epochs": "0"}),
     # --- job pages (the job belongs to the project and was started by the system) -------
     Row("job-detail", member(200), kwargs=JOB),
     Row("job-progress", member(200), kwargs=JOB),
@@ -177,6 +185,7 @@ def world(users, superuser, project):
     UserFactory(username="newbie")
     ItemFactory(project=project, text="hello world", status=Item.Status.UNLABELED)
     job = JobFactory(project=project, created_by=None)
+    ModelVersion.objects.get_or_create(project=project, number=1, defaults={"base_checkpoint": "roberta-base"})
     return {**users, "superuser": superuser}, job
 
 

@@ -1,0 +1,180 @@
+"""Model version pages: the list, one version's metrics and live training curves, and the train form."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from labeling.models import Item, Project, Role
+from labeling.selectors import project_for_user
+from modeling import charts
+from modeling.forms import TrainForm
+from modeling.models import ModelVersion
+from webapp.errors import ApplicationError, NotFound
+
+# While a version is in one of these states its page polls the progress endpoint.
+LIVE_STATUSES = (ModelVersion.Status.QUEUED, ModelVersion.Status.TRAINING)
+MANAGER_ROLES = (Role.OWNER, Role.ADMIN)
+
+
+def _version(project: Project, number: int) -> ModelVersion:
+    version = (
+        ModelVersion.objects.filter(project=project, number=number)
+        .select_related("job", "created_by", "parent")
+        .first()
+    )
+    if version is None:
+        raise NotFound(f"Model version v{number} does not exist in this project.")
+    return version
+
+
+def _figure(fig: Any) -> dict[str, Any]:
+    """Return a figure as the plain JSON plotly.js draws (plotly's encoder handles NumPy and NaN)."""
+    data: dict[str, Any] = json.loads(fig.to_json())
+    return data
+
+
+def _summary(version: ModelVersion) -> dict[str, Any]:
+    """Return the headline figures of a version for the list (None where it has no metrics yet)."""
+    evaluation = version.metrics.get("eval") or {}
+    calibration = version.metrics.get("calibration") or {}
+    ece_after = calibration.get("ece_after", (evaluation.get("calibration_after") or {}).get("ece"))
+    return {
+        "version": version,
+        "macro_f1": evaluation.get("macro_f1"),
+        "macro_f1_ci": evaluation.get("macro_f1_ci"),
+        "accuracy": evaluation.get("accuracy"),
+        "ece_after": ece_after,
+        "train_n": version.data.get("train"),
+        "eval_n": version.data.get("eval"),
+    }
+
+
+def _curves(history: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"loss": _figure(charts.loss_curve(history)), "eval": _figure(charts.eval_curve(history))}
+
+
+def _result_figures(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Return the figures of a finished version's evaluation (only those its metrics support)."""
+    figures: dict[str, Any] = {}
+    evaluation = metrics.get("eval") or {}
+    calibration = metrics.get("calibration") or {}
+    if evaluation.get("confusion"):
+        names = [c["label"] for c in evaluation.get("per_class", [])]
+        figures["confusion"] = _figure(charts.confusion_heatmap(evaluation["confusion"], names))
+    if evaluation.get("per_class"):
+        figures["per_class"] = _figure(charts.per_class_bars(evaluation["per_class"]))
+    if calibration.get("reliability_before") or calibration.get("reliability_after"):
+        figures["reliability"] = _figure(
+            charts.reliability_diagram(
+                calibration.get("reliability_before") or [], calibration.get("reliability_after") or []
+            )
+        )
+    return figures
+
+
+def _progress(version: ModelVersion) -> dict[str, Any]:
+    """Return what the version page polls: state, job progress, and the history drawn so far."""
+    job = version.job
+    return {
+        "status": version.status,
+        "status_display": version.get_status_display(),
+        "live": version.status in LIVE_STATUSES,
+        "job": (
+            {"status": job.status, "progress": job.progress, "message": job.message, "finished": job.is_finished}
+            if job
+            else None
+        ),
+        "history": version.history,
+        "figures": _curves(version.history),
+    }
+
+
+@login_required
+@require_GET
+def version_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_user(user=request.user, slug=slug)
+    versions = ModelVersion.objects.filter(project=project).select_related("created_by", "job")
+    context = {
+        "project": project,
+        "rows": [_summary(v) for v in versions],
+        "may_train": project.user_role in MANAGER_ROLES,  # type: ignore[attr-defined]
+    }
+    return render(request, "modeling/version_list.html", context)
+
+
+@login_required
+@require_GET
+def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    project = project_for_user(user=request.user, slug=slug)
+    version = _version(project, number)
+    metrics = version.metrics or {}
+    figures = {**_curves(version.history), **_result_figures(metrics)}
+    context = {
+        "project": project,
+        "version": version,
+        "summary": _summary(version),
+        "live": version.status in LIVE_STATUSES,
+        "evaluation": metrics.get("eval") or {},
+        "calibration": metrics.get("calibration") or {},
+        "training": metrics.get("training") or {},
+        "quantization": metrics.get("quantization") or {},
+        "figures": figures,
+        "may_train": project.user_role in MANAGER_ROLES,  # type: ignore[attr-defined]
+    }
+    return render(request, "modeling/version_detail.html", context)
+
+
+@login_required
+@require_GET
+def version_progress(request: HttpRequest, slug: str, number: int) -> JsonResponse:
+    """JSON the version page polls every 1.5 s while the version is queued or training."""
+    project = project_for_user(user=request.user, slug=slug)
+    version = _version(project, number)
+    return JsonResponse(_progress(version))
+
+
+def _gold_counts(project: Project) -> dict[str, int]:
+    rows = (
+        Item.objects.filter(project=project, gold_label__isnull=False)
+        .values("split")
+        .annotate(n=Count("id"))
+        .values_list("split", "n")
+    )
+    return dict(rows)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def train(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_user(user=request.user, slug=slug, min_role=Role.OWNER)
+    latest = ModelVersion.objects.filter(project=project).first()
+    status = 200
+    if request.method == "GET":
+        form = TrainForm(initial=TrainForm.initial_from(latest.train_config if latest else {}))
+    else:
+        form = TrainForm(request.POST)
+        status = 400
+        if form.is_valid():
+            # Imported here: the web process loads the training service only when a run is started.
+            from modeling.services.training import training_start
+
+            try:
+                version = training_start(project=project, user=request.user, overrides=form.overrides())
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+                status = exc.status_code
+            else:
+                messages.success(request, f"Version v{version.number} queued for training.")
+                return redirect("modeling:version-detail", slug=project.slug, number=version.number)
+        else:
+            messages.error(request, "Please fix the problems below.")
+    context = {"project": project, "form": form, "latest": latest, "gold": _gold_counts(project)}
+    return render(request, "modeling/train.html", context, status=status)
