@@ -31,10 +31,10 @@ class TrainForm(forms.Form):
         min_value=8,
         max_value=4096,
         initial=DEFAULTS.max_length,
-        help_text="Tokens per text; longer texts are truncated as chosen below.",
+        help_text="Tokens per text; longer ones are cut as the truncation setting says.",
     )
     truncation = forms.ChoiceField(
-        choices=[("head", "Head: keep the start"), ("head_tail", "Head + tail: keep the start and the end")],
+        choices=[("head", "Head (keep the start)"), ("head_tail", "Head + tail (start and end)")],
         initial=DEFAULTS.truncation,
     )
     freeze_word_embeddings = forms.BooleanField(

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_http_methods
 
 from labeling.models import Item, Project, Role
@@ -55,6 +56,15 @@ def _summary(version: ModelVersion) -> dict[str, Any]:
         "train_n": version.data.get("train"),
         "eval_n": version.data.get("eval"),
     }
+
+
+def _config_rows(train_config: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Return the hyperparameters with the train form's labels where it has one."""
+    fields = TrainForm.base_fields
+    return [
+        (capfirst(fields[key].label or key.replace("_", " ")) if key in fields else key, value)
+        for key, value in train_config.items()
+    ]
 
 
 def _curves(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,6 +137,7 @@ def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse
         "training": metrics.get("training") or {},
         "quantization": metrics.get("quantization") or {},
         "figures": figures,
+        "config_rows": _config_rows(version.train_config),
         "may_train": project.user_role in MANAGER_ROLES,  # type: ignore[attr-defined]
     }
     return render(request, "modeling/version_detail.html", context)

@@ -216,6 +216,7 @@ def test_version_page_renders_metrics_tables_and_figures(client_for, reviewer, f
     assert "ab" * 32 in body
     assert "60 of 90" in body  # best step
     assert "83.4 s" in body
+    assert "<dt>Learning rate</dt><dd><code>0.00004</code></dd>" in body  # the form's label for `lr`
 
     figures = _figures(response)
     assert set(figures) == {"loss", "eval", "confusion", "per_class", "reliability"}
@@ -251,6 +252,7 @@ def test_label_names_and_errors_are_escaped(client_for, reviewer, project):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "Training failed" in body
     assert "CUDA out of memory &lt;b&gt;now&lt;/b&gt;" in body
+    assert 'data-figure="loss"' not in body  # no steps were recorded: no empty training curves
 
 
 # --- live progress --------------------------------------------------------------------------------
