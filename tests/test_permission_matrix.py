@@ -157,6 +157,10 @@ ROWS = [
     Row("api-dataset-list", api(member(ALLOWED)), kwargs=SLUG, is_api=True),
     Row("api-export", api(owner_up(200)), kwargs=SLUG, is_api=True),
     Row("api-job-detail", api(member(200)), kwargs=JOB, is_api=True),
+    Row("api-model-version-list", api(member(200)), kwargs=SLUG, is_api=True),
+    # No gold data in this world: owners are let through and refused for the missing data (400).
+    Row("api-model-version-list", api(owner_up(400)), "post", SLUG, {}, is_api=True),
+    Row("api-model-version-detail", api(member(200)), kwargs=VERSION, is_api=True),
     Row("api-job-cancel", api(owner_up(202)), "post", JOB, is_api=True),
 ]
 

@@ -2,4 +2,15 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from modeling.api import views
+
+urlpatterns = [
+    path("projects/<slug:slug>/model-versions", views.ModelVersionListView.as_view(), name="api-model-version-list"),
+    path(
+        "projects/<slug:slug>/model-versions/<int:number>",
+        views.ModelVersionDetailView.as_view(),
+        name="api-model-version-detail",
+    ),
+]

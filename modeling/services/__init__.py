@@ -1,0 +1,1 @@
+"""Modeling services: training runs and pool scoring (one module each)."""

@@ -1,0 +1,152 @@
+"""Pool scoring: a candidate's calibrated predictions and embeddings for every unlabeled pool item.
+
+torch and the heavy parts of ``modeling.ml`` are imported inside the job body only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.db import transaction
+
+from labeling.models import Item, Label
+from modeling.models import ModelVersion, Prediction
+from webapp.errors import ApplicationError, Conflict
+from webapp.jobs import job_create, job_enqueue
+from webapp.models import Job
+
+if TYPE_CHECKING:
+    from modeling.ml.artifacts import Classifier
+    from modeling.ml.inference import Predictions
+
+logger = logging.getLogger(__name__)
+
+# Items read, scored and written per round trip: bounded memory whatever the pool size.
+CHUNK_SIZE = 2_000
+INFERENCE_BATCH_SIZE = 64
+BULK_BATCH_SIZE = 500
+SCOREABLE = (ModelVersion.Status.CANDIDATE, ModelVersion.Status.APPROVED, ModelVersion.Status.PRODUCTION)
+POOL_STATUSES = (Item.Status.UNLABELED, Item.Status.QUEUED)
+
+
+def pool_score_enqueue(*, version: ModelVersion, user: Any) -> Job:
+    """Queue scoring of the project's pool by `version`, reusing a queued, running or finished job for it."""
+    existing = (
+        Job.objects.filter(kind=Job.Kind.SCORE, params__model_version_id=version.pk)
+        .exclude(status__in=(Job.Status.FAILED, Job.Status.CANCELLED))
+        .first()
+    )
+    if existing is not None:
+        return existing
+    from modeling.tasks import score_pool
+
+    with transaction.atomic():
+        job = job_create(
+            kind=Job.Kind.SCORE, project_id=version.project_id, user=user, params={"model_version_id": version.pk}
+        )
+        job_enqueue(job=job, task=score_pool)
+    return job
+
+
+def pool_items(version: ModelVersion) -> Any:
+    """Return the queryset of items a version scores: unlabeled or queued items of the pool split."""
+    return Item.objects.filter(project_id=version.project_id, split=Item.Split.POOL, status__in=POOL_STATUSES)
+
+
+def pool_score_run(job: Job) -> dict[str, Any]:
+    """Score the pool with the job's version, replacing that version's earlier predictions; return counts."""
+    version = ModelVersion.objects.select_related("project").get(pk=job.params["model_version_id"])
+    if version.status not in SCOREABLE:
+        raise Conflict(f"Version {version.number} is {version.status}; only a trained version can score the pool.")
+    classifier = _load_verified(version)
+    label_ids = _label_ids(version, classifier.labels)
+    items = pool_items(version)
+    total = items.count()
+    # Earlier rows of this version go first: a rerun (retry, redelivery) never mixes two runs' outputs.
+    deleted, _ = Prediction.objects.filter(model_version=version).delete()
+    job.set_progress(0.0, f"scoring {total} pool items")
+    scored = 0
+    for chunk in _chunks(items):
+        predictions = _predict(classifier, version, [text for _, text in chunk])
+        _write(version, [item_id for item_id, _ in chunk], predictions, label_ids)
+        scored += len(chunk)
+        job.set_progress(scored / max(total, 1), f"scored {scored}/{total} pool items")
+    logger.info("pool scored", extra={"version_id": version.pk, "scored": scored, "replaced": deleted})
+    return {"model_version": version.number, "scored": scored, "replaced": deleted}
+
+
+def _load_verified(version: ModelVersion) -> Classifier:
+    """Load the version's artifact, refusing one whose files or manifest changed since it was saved."""
+    from modeling.ml.artifacts import load_artifact
+    from modeling.ml.errors import ArtifactError
+
+    if not version.artifact_path or not version.manifest_sha256:
+        raise Conflict(f"Version {version.number} has no saved artifact to score with.")
+    try:
+        return load_artifact(version.artifact_path, expected_manifest_sha256=version.manifest_sha256)
+    except ArtifactError as exc:
+        raise ApplicationError(
+            f"The artifact of version {version.number} failed verification and was not used: {exc}. "
+            "Restore it from a backup or train a new version.",
+            code=exc.code,
+        ) from exc
+
+
+def _label_ids(version: ModelVersion, model_labels: list[str]) -> list[int]:
+    """Return the Label ids in the model's class order, refusing a project whose labels changed since training."""
+    labels = dict(Label.objects.filter(project_id=version.project_id).values_list("name", "id"))
+    missing = [name for name in model_labels if name not in labels]
+    if missing:
+        raise ApplicationError(
+            f"Version {version.number} predicts labels the project no longer has: {missing}. Train a new version.",
+            code="labels_changed",
+        )
+    return [labels[name] for name in model_labels]
+
+
+def _chunks(items: Any) -> Iterator[list[tuple[int, str]]]:
+    """Yield (id, text) rows in id order, CHUNK_SIZE at a time, by keyset (WHERE id > last) rather than OFFSET."""
+    last = 0
+    while True:
+        chunk = list(items.filter(id__gt=last).order_by("id").values_list("id", "text")[:CHUNK_SIZE])
+        if not chunk:
+            return
+        yield chunk
+        last = chunk[-1][0]
+
+
+def _predict(classifier: Classifier, version: ModelVersion, texts: list[str]) -> Predictions:
+    """Score one chunk: length-sorted batches, calibrated probabilities and mean-pooled embeddings."""
+    from modeling.ml.config import InferenceConfig
+
+    max_length = int(version.train_config.get("max_length", 256))
+    config = InferenceConfig(batch_size=INFERENCE_BATCH_SIZE, max_length=max_length, device="auto")
+    return classifier.predict(texts, config, return_embeddings=True)
+
+
+def _write(version: ModelVersion, item_ids: list[int], predictions: Predictions, label_ids: list[int]) -> None:
+    """Insert one chunk's Prediction rows in bulk; embeddings as little-endian float16 bytes."""
+    embeddings = predictions.embeddings
+    half = embeddings.astype("<f2") if embeddings is not None else None
+    rows = [
+        Prediction(
+            model_version=version,
+            item_id=item_id,
+            label_id=label_ids[int(predictions.labels[i])],
+            probs=[round(float(p), 6) for p in predictions.probabilities[i]],
+            confidence=float(predictions.confidence[i]),
+            margin=float(predictions.margin[i]),
+            entropy=float(predictions.entropy[i]),
+            embedding=half[i].tobytes() if half is not None else None,
+        )
+        for i, item_id in enumerate(item_ids)
+    ]
+    Prediction.objects.bulk_create(rows, batch_size=BULK_BATCH_SIZE)
+
+
+def embedding_from_bytes(raw: bytes) -> np.ndarray:
+    """Return a stored embedding as a float32 vector."""
+    return np.frombuffer(raw, dtype="<f2").astype(np.float32)

@@ -1,0 +1,28 @@
+"""Celery tasks of the modeling app (``gpu`` queue): thin, idempotent wrappers that run a service as a ``Job``.
+
+The services import torch only inside their job bodies, so a worker's parent process that imports
+this module to register the tasks never loads torch nor initialises CUDA.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from modeling.services.scoring import pool_score_run
+from modeling.services.training import train_run
+from webapp.jobs import run_job
+from webapp.models import Job
+
+
+# acks_late + reject_on_worker_lost (set app-wide): a worker killed mid-training leaves the message to be
+# redelivered; run_job runs a job that is still queued or running again and skips a finished one.
+@shared_task(name="modeling.tasks.train_model_version", ignore_result=True, acks_late=True)
+def train_model_version(job_id: str) -> None:
+    """Fine-tune, calibrate and save the job's model version, then queue pool scoring."""
+    run_job(job_id, Job.Kind.TRAIN, train_run)
+
+
+@shared_task(name="modeling.tasks.score_pool", ignore_result=True, acks_late=True)
+def score_pool(job_id: str) -> None:
+    """Score the project's unlabeled pool with the job's model version."""
+    run_job(job_id, Job.Kind.SCORE, pool_score_run)
