@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from labeling.models import Role
 from modeling.models import ModelVersion
@@ -51,6 +52,9 @@ def page(live_server, monkeypatch):
         tab.click("main button[type=submit]")
         tab.wait_for_url(f"{live_server.url}/projects/")
         yield tab, project, live_server.url
+        # Under Playwright's running event loop the ORM keeps its connection in a separate context
+        # from the rest of the test; close it here, or PostgreSQL refuses to drop the test database.
+        connections.close_all()
         browser.close()
 
 
