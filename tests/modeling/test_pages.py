@@ -359,3 +359,32 @@ def test_train_form_overrides_match_the_trainer_config(project):
         "early_stopping_patience": None,
     }
     assert TrainConfig(**overrides).early_stopping_patience is None
+
+
+def test_a_valid_form_starts_training_and_opens_the_new_version(client_for, owner, roberta_project):
+    response = client_for(owner).post(_url("train"), {**VALID, "lr": "5e-4", "freeze_word_embeddings": "on"})
+    version = ModelVersion.objects.get(project=roberta_project)
+    assert response.status_code == 302
+    assert response["Location"] == _url("version-detail", number=version.number)
+    assert version.status == ModelVersion.Status.QUEUED
+    assert version.created_by == owner
+    assert version.train_config["lr"] == 5e-4
+    assert version.train_config["freeze_word_embeddings"] is True
+    assert version.train_config["early_stopping_patience"] == 2
+    assert version.job.kind == "train"
+
+
+def test_a_refusal_from_the_training_service_is_shown_on_the_form(client_for, owner, project):
+    response = client_for(owner).post(_url("train"), VALID)  # the project has no gold items at all
+    assert response.status_code == 400
+    assert "Not enough labelled data to train" in response.content.decode()
+    assert ModelVersion.objects.count() == 0
+
+
+def test_a_second_start_while_one_trains_is_refused_with_conflict(client_for, owner, roberta_project):
+    client = client_for(owner)
+    assert client.post(_url("train"), VALID).status_code == 302
+    response = client.post(_url("train"), VALID)
+    assert response.status_code == 409
+    assert "is still queued" in response.content.decode()
+    assert ModelVersion.objects.count() == 1
