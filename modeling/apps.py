@@ -6,4 +6,4 @@ class ModelingConfig(AppConfig):
     verbose_name = "Modeling"
 
     def ready(self) -> None:
-        from modeling import overview  # noqa: F401  (registers the overview panel)
+        from modeling import exports, overview  # noqa: F401  (register the export columns and overview panel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modeling.models import ModelVersion
-from webapp.panels import Panel, register_overview_panel
+from webapp.extensions import Panel, register_overview_panel
 
 
 @register_overview_panel

@@ -2,8 +2,9 @@
 
 Rows are read in keyset batches (``id > last`` ordered by id, ``BATCH_SIZE`` at a time): each
 batch is one short query, so memory stays constant and no cursor or transaction is held open
-while a slow client downloads a million rows. Later issues add columns (annotations,
-predictions) by appending to ``export_columns``; the writers only see ``ExportColumn``s.
+while a slow client downloads a million rows. Columns of this app are ``ExportColumn``s (one
+value per row); apps above ``labeling`` add columns through ``webapp.extensions`` (one query per
+batch), e.g. ``modeling`` adds each item's latest prediction.
 
 The text is exported verbatim (no spreadsheet-formula escaping) so that an export imports back
 byte for byte; open CSV exports in a spreadsheet with care.
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from labeling.models import Item, Project
 from webapp.errors import ValidationFailed
+from webapp.extensions import ExportExtension, export_extensions
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 2000
@@ -75,19 +77,36 @@ def export_columns(project: Project) -> list[ExportColumn]:
     ]
 
 
-def export_rows(*, project: Project, columns: list[ExportColumn] | None = None) -> Iterator[dict[str, Any]]:
+def export_header(columns: list[ExportColumn], extensions: list[ExportExtension]) -> list[str]:
+    """Return the export's column names: this app's columns, then each extension's."""
+    return [column.name for column in columns] + [name for ext in extensions for name in ext.columns]
+
+
+def export_rows(
+    *,
+    project: Project,
+    columns: list[ExportColumn] | None = None,
+    extensions: list[ExportExtension] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Yield one dict per item (column name → value), in id order, reading in keyset batches.
 
     Batches are read as plain dicts (``.values()``), not model instances: half the CPU per row.
+    Each extension (default: the registered ones) adds its columns with one call per batch.
     """
     columns = columns or export_columns(project)
+    extensions = export_extensions() if extensions is None else extensions
     context = ExportContext(project, dict(project.labels.values_list("id", "name")))
     fields = sorted({"id", *(name for column in columns for name in column.fields)})
     last_id, count, started = 0, 0, time.monotonic()
     while True:
         batch = list(Item.objects.filter(project=project, id__gt=last_id).order_by("id").values(*fields)[:BATCH_SIZE])
+        extra = [(ext.columns, ext.values(project, [row["id"] for row in batch])) for ext in extensions]
         for row in batch:
-            yield {column.name: column.value(row, context) for column in columns}
+            out = {column.name: column.value(row, context) for column in columns}
+            for names, values in extra:
+                found = values.get(row["id"], {})
+                out.update({name: found.get(name) for name in names})
+            yield out
         count += len(batch)
         if len(batch) < BATCH_SIZE:
             seconds = round(time.monotonic() - started, 3)
@@ -137,10 +156,10 @@ def export_response(*, project: Project, fmt: str) -> StreamingHttpResponse:
         raise ValidationFailed(
             f"Unknown export format {fmt!r}; use csv or jsonl.", details={"format": f"one of {', '.join(FORMATS)}"}
         )
-    columns = export_columns(project)
-    rows = export_rows(project=project, columns=columns)
+    columns, extensions = export_columns(project), export_extensions()
+    rows = export_rows(project=project, columns=columns, extensions=extensions)
     if fmt == "csv":
-        chunks = csv_chunks(rows, [column.name for column in columns], ROWS_PER_CHUNK)
+        chunks = csv_chunks(rows, export_header(columns, extensions), ROWS_PER_CHUNK)
     else:
         chunks = jsonl_chunks(rows, ROWS_PER_CHUNK)
     response = StreamingHttpResponse((chunk.encode("utf-8") for chunk in chunks), content_type=FORMATS[fmt])

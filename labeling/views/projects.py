@@ -23,8 +23,8 @@ from labeling.models import Membership, Project, Role
 from labeling.selectors import project_for_user, projects_for_user
 from labeling.services.projects import membership_remove, membership_set, project_create, project_update
 from webapp.errors import ApplicationError, Conflict, Forbidden, ValidationFailed
+from webapp.extensions import overview_panels
 from webapp.models import Job
-from webapp.panels import overview_panels
 
 PROJECT_JOBS_SHOWN = 100
 

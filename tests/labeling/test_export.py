@@ -18,7 +18,22 @@ from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.django_db
 
-HEADER = ["id", "external_id", "text", "label", "gold_source", "language", "split", "status", "metadata", "created_at"]
+# The last three come from modeling's export extension (each item's latest prediction).
+HEADER = [
+    "id",
+    "external_id",
+    "text",
+    "label",
+    "gold_source",
+    "language",
+    "split",
+    "status",
+    "metadata",
+    "created_at",
+    "prediction",
+    "prediction_score",
+    "prediction_version",
+]
 TRICKY_TEXT = 'Line one,\nline "two";\r\n\tמילים בעברית 🙂 =SUM(A1)'
 
 
