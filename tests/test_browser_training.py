@@ -1,9 +1,10 @@
 """A model version's page in a real headless Chromium: the progress bar and loss curve grow live.
 
-The version's history and job progress are written from the test while the page is open, exactly
-the rows the training task writes, so the page must pick them up through its own polling (the htmx
-job partial and the version progress endpoint) without a reload; when the version finishes, the
-page reloads once into the metrics view.
+The first test is end to end: an owner submits the train form, a real Celery worker fine-tunes a
+tiny RoBERTa checkpoint, and the open version page draws the job's progress and the loss curve as
+the worker writes them. The second writes the same rows from the test itself, so it can check each
+intermediate state exactly. Either way the page must pick them up through its own polling (the htmx
+job partial and the version progress endpoint) and reload once into the metrics when training ends.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from django.db import connections
 from labeling.models import Role
 from modeling.models import ModelVersion
 from tests.factories import JobFactory, MembershipFactory, ProjectFactory, UserFactory
+from tests.modeling import conftest as modeling_fixtures
 from tests.modeling.test_pages import realistic_metrics
+from tests.worker_harness import running_worker
+
+# The tiny checkpoints and a private artifact root, shared with the modeling tests.
+tiny_checkpoints = modeling_fixtures.tiny_checkpoints
+artifact_root = modeling_fixtures.artifact_root
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
@@ -33,29 +40,87 @@ pytestmark = [
 
 @pytest.fixture
 def page(live_server, monkeypatch):
-    """A logged-in Chromium page on the live server."""
+    """A Chromium page on the live server, and the server's base URL."""
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes while the
     # page is open are plain blocking calls all the same.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    user = UserFactory(username="watcher")
-    project = ProjectFactory(slug="live-project", name="Live project", labels=["negative", "neutral", "إيجابي"])
-    MembershipFactory(project=project, user=user, role=Role.REVIEWER)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1280, "height": 1000})
         tab.set_default_timeout(20_000)
-        tab.goto(f"{live_server.url}/accounts/login/")
-        tab.fill("#id_username", "watcher")
-        tab.fill("#id_password", PASSWORD)
-        tab.click("main button[type=submit]")
-        tab.wait_for_url(f"{live_server.url}/projects/")
-        yield tab, project, live_server.url
+        yield tab, live_server.url
         # Under Playwright's running event loop the ORM keeps its connection in a separate context
         # from the rest of the test; close it here, or PostgreSQL refuses to drop the test database.
         connections.close_all()
         browser.close()
+
+
+def _login(tab, base_url: str, username: str) -> None:
+    tab.goto(f"{base_url}/accounts/login/")
+    tab.fill("#id_username", username)
+    tab.fill("#id_password", PASSWORD)
+    tab.click("main button[type=submit]")
+    tab.wait_for_url(f"{base_url}/projects/")
+
+
+def _sample(tab) -> tuple[str, int, str] | None:
+    """Return (status badge, loss points drawn, job progress %) as the page shows them now."""
+    from playwright.sync_api import Error
+
+    try:
+        return tab.evaluate(
+            """() => {
+              const chart = document.getElementById('chart-loss');
+              const bar = document.querySelector('.job-progress [role=progressbar]');
+              return [document.querySelector('h1 .badge').textContent.trim(),
+                      chart && chart.data ? chart.data[0].x.length : 0,
+                      bar ? bar.getAttribute('aria-valuenow') : ''];
+            }"""
+        )
+    except Error:  # the page is reloading into the finished version
+        return None
+
+
+@pytest.mark.integration
+def test_a_real_training_run_fills_the_progress_bar_and_grows_the_loss_curve(
+    page, tiny_checkpoints, artifact_root, tmp_path
+):
+    tab, base_url = page
+    # Enough tiny training texts and epochs that the run spans several polls even on a fast machine.
+    sizes = modeling_fixtures.PoolSizes(train=80)
+    project = modeling_fixtures.make_project("tiny-live", tiny_checkpoints.roberta, sizes)
+    MembershipFactory(project=project, user=UserFactory(username="trainer"), role=Role.OWNER)
+    _login(tab, base_url, "trainer")
+    with running_worker(tmp_path, env={"HF_HUB_OFFLINE": "1"}) as worker:
+        tab.goto(f"{base_url}/projects/tiny-live/models/")
+        tab.get_by_role("link", name="Train the first version").click()
+        tab.fill("#id_epochs", "50")
+        tab.fill("#id_lr", "0.005")
+        tab.fill("#id_max_length", "32")
+        tab.fill("#id_early_stopping_patience", "")
+        tab.click("form.train-form button[type=submit]")
+        tab.wait_for_url(f"{base_url}/projects/tiny-live/models/1/")
+        samples = []
+        for _ in range(1200):
+            sample = _sample(tab)
+            if sample:
+                samples.append(tuple(sample))
+                if sample[0] in ("Candidate", "Failed"):
+                    break
+            tab.wait_for_timeout(200)
+        version = ModelVersion.objects.get(project=project, number=1)
+        assert version.status == ModelVersion.Status.CANDIDATE, (version.error, worker.log()[-3000:])
+    while_training = [s for s in samples if s[0] == "Training"]
+    points = sorted({s[1] for s in while_training if s[1]})
+    progress = sorted({int(s[2]) for s in while_training if s[2]})
+    assert len(points) >= 2, samples  # the curve grew while the page was open, without a reload
+    assert len(progress) >= 2 and progress[0] < 100, samples
+    tab.get_by_role("heading", name="Per class").wait_for()
+    assert tab.locator("h1 .badge").inner_text() == "Candidate"
+    assert _loss_points(tab) == len([p for p in version.history if p["loss"] is not None]) > points[0]
+    assert tab.evaluate("() => document.getElementById('chart-confusion').data[0].x") == ["negative", "positive"]
 
 
 def _point(step: int) -> dict:
@@ -68,7 +133,10 @@ def _loss_points(tab) -> int:
 
 
 def test_progress_bar_and_loss_curve_grow_while_a_version_trains(page):
-    tab, project, base_url = page
+    tab, base_url = page
+    project = ProjectFactory(slug="live-project", name="Live project", labels=["negative", "neutral", "إيجابي"])
+    MembershipFactory(project=project, user=UserFactory(username="watcher"), role=Role.REVIEWER)
+    _login(tab, base_url, "watcher")
     job = JobFactory(project=project, kind="train", status="running", progress=0.1, message="step 2/12")
     version = ModelVersion.objects.create(
         project=project,
