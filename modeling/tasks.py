@@ -9,7 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from modeling.services.scoring import pool_score_run
-from modeling.services.training import train_run
+from modeling.services.training import train_run, versions_fail_orphaned
 from webapp.jobs import run_job
 from webapp.models import Job
 
@@ -26,3 +26,9 @@ def train_model_version(job_id: str) -> None:
 def score_pool(job_id: str) -> None:
     """Score the project's unlabeled pool with the job's model version."""
     run_job(job_id, Job.Kind.SCORE, pool_score_run)
+
+
+@shared_task(name="modeling.tasks.fail_orphaned_versions", ignore_result=True, queue="default")
+def fail_orphaned_versions() -> int:
+    """Fail versions whose training job was cancelled before it ran or reaped after its worker died."""
+    return versions_fail_orphaned()
