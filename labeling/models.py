@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -47,6 +50,21 @@ class Project(models.Model):
         default=50, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
     )
     retrain_after_labels = models.PositiveIntegerField(default=200, validators=[MinValueValidator(1)])
+    lease_ttl_seconds = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(10), MaxValueValidator(86_400)]
+    )
+    overlap_fraction = models.FloatField(
+        default=0.10,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of a batch labeled twice.",
+    )
+    random_fraction = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Random-audit share of a batch.",
+    )
+    # Labeling records the fact; modeling's scheduled task acts on it (and resets it) when it retrains.
+    labels_since_training = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -191,6 +209,11 @@ class Item(models.Model):
     )
     gold_source = models.CharField(max_length=12, choices=GoldSource.choices, blank=True, default="")
     priority = models.FloatField(null=True, blank=True, help_text="Queue priority from active learning; higher first.")
+    overlap_target = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(3)], help_text="Reviewers who label this item."
+    )
+    is_random_pick = models.BooleanField(default=False, help_text="Drawn by the random audit, not by the model.")
+    ranked_by_version = models.PositiveIntegerField(null=True, blank=True, help_text="Model version number.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -220,3 +243,96 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.pk} of project {self.project_id}"
+
+
+class Lease(models.Model):
+    """An item handed to one reviewer until ``expires_at``; ``released_at`` ends it early."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="leases", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Only unreleased leases are ever looked up by item, user or expiry: partial indexes stay small.
+        indexes = [
+            models.Index(
+                fields=["item", "expires_at"], name="lease_active_item", condition=Q(released_at__isnull=True)
+            ),
+            models.Index(
+                fields=["user", "project", "expires_at"],
+                name="lease_active_user",
+                condition=Q(released_at__isnull=True),
+            ),
+            models.Index(
+                fields=["project", "expires_at"], name="lease_active_expiry", condition=Q(released_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease of item {self.item_id} to user {self.user_id}"
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        return self.released_at is None and self.expires_at > (now or timezone.now())
+
+
+class Annotation(models.Model):
+    """One reviewer's label for one item. Append-only: an undo adds a ``retract`` row pointing at it."""
+
+    class Kind(models.TextChoices):
+        LABEL = "label", "Label"
+        RETRACT = "retract", "Retraction"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=7, choices=Kind.choices, default=Kind.LABEL)
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")
+    retracts = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retracted_by"
+    )
+    note = models.TextField(blank=True)
+    unclear = models.BooleanField(default=False)
+    seconds_spent = models.FloatField(null=True, blank=True)
+    # What the page showed: the suggestion and its version (a number: labeling never imports modeling).
+    suggested_label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    suggested_confidence = models.FloatField(null=True, blank=True)
+    suggested_by_version = models.PositiveIntegerField(null=True, blank=True)
+    lease = models.ForeignKey(Lease, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    client_key = models.CharField(max_length=100, null=True, blank=True, help_text="Client-chosen idempotency key.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "client_key"],
+                condition=Q(client_key__isnull=False),
+                name="annotation_unique_client_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["item", "user"], name="annotation_item_user"),
+            models.Index(fields=["project", "user", "-id"], name="annotation_project_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of item {self.item_id} by user {self.user_id}"
+
+
+class Skip(models.Model):
+    """A reviewer passed on an item; the queue never offers it to them again."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "user"], name="skip_unique_item_user")]
+
+    def __str__(self) -> str:
+        return f"skip of item {self.item_id} by user {self.user_id}"

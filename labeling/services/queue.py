@@ -1,0 +1,417 @@
+"""The labeling queue: leases, append-only annotations, skips, undo, the gold rules and queue priorities.
+
+Every write locks the item row first and the lease row second, then updates the counters last, so
+two services never wait on each other in opposite orders. The next-item query locks its candidates
+with ``SKIP LOCKED`` on PostgreSQL: concurrent reviewers walk past each other's rows instead of
+queueing behind them, and never receive the same item.
+
+An item's status, gold label and gold source are always *derived* (``_derive``) from its effective
+annotations (label rows not retracted) and its active leases; each service appends rows, then applies
+the derivation and the counter deltas it implies. That single rule keeps submit, undo, skip and
+expiry consistent with each other and with a full recount.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from labeling.models import Annotation, Item, Label, Lease, Project, ProjectCounts, Skip
+from labeling.services.counts import status_deltas
+from webapp.errors import Conflict, NotFound, ValidationFailed
+
+# Candidates locked per next-item query: enough to step over overlap items that are full.
+CANDIDATES = 20
+# Expired leases released lazily per next-item call; the beat sweep handles any backlog.
+LAZY_EXPIRY_LIMIT = 20
+MAX_SECONDS_SPENT = 86_400.0
+OPEN_STATUSES = (Item.Status.QUEUED, Item.Status.LEASED, Item.Status.LABELED)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What the labeling page showed: the model's label, its confidence and the version number behind it."""
+
+    label_id: int
+    confidence: float
+    version_number: int
+
+
+@dataclass(frozen=True)
+class Derived:
+    status: str
+    gold_label_id: int | None
+    gold_source: str
+
+
+def _locking(qs: Any) -> Any:
+    """Lock the queryset's rows; SKIP LOCKED on PostgreSQL (SQLite serialises writers anyway)."""
+    if connection.vendor == "postgresql":
+        return qs.select_for_update(skip_locked=True, of=("self",))
+    return qs.select_for_update()
+
+
+def _effective(item: Item) -> list[Annotation]:
+    """Return each reviewer's latest label annotation of the item that no retract row undoes."""
+    rows = Annotation.objects.filter(item=item, kind=Annotation.Kind.LABEL, retracted_by__isnull=True).order_by("id")
+    latest: dict[int, Annotation] = {}
+    for row in rows:
+        latest[row.user_id] = row
+    return list(latest.values())
+
+
+def _active_leases(item: Item, now: datetime) -> Any:
+    return Lease.objects.filter(item=item, released_at__isnull=True, expires_at__gt=now)
+
+
+def _derive(item: Item, now: datetime) -> Derived:
+    """Return the item's status and gold fields as its annotations and active leases imply (the gold rules)."""
+    annotations = _effective(item)
+    held = _active_leases(item, now).exists()
+    if not annotations:
+        idle = Item.Status.QUEUED if item.priority is not None else Item.Status.UNLABELED
+        return Derived(Item.Status.LEASED if held else idle, None, "")
+    if any(a.unclear for a in annotations):
+        return Derived(Item.Status.IN_REVIEW, None, "")
+    if len(annotations) < item.overlap_target:
+        return Derived(Item.Status.LEASED if held else Item.Status.LABELED, None, "")
+    labels = {a.label_id for a in annotations}
+    if len(labels) > 1:
+        return Derived(Item.Status.IN_REVIEW, None, "")
+    source = Item.GoldSource.SINGLE if item.overlap_target == 1 else Item.GoldSource.AGREEMENT
+    return Derived(Item.Status.GOLD, labels.pop(), source)
+
+
+def _apply(item: Item, now: datetime) -> dict[str, int]:
+    """Save the derived state onto the item; return its counter deltas (and the gold change under ``_gold``)."""
+    before_status, was_gold = item.status, item.status == Item.Status.GOLD
+    derived = _derive(item, now)
+    item.status, item.gold_label_id, item.gold_source = derived.status, derived.gold_label_id, derived.gold_source
+    item.save(update_fields=["status", "gold_label", "gold_source"])
+    deltas = status_deltas(before_status, item.status) if before_status != item.status else {}
+    deltas["_gold"] = int(item.status == Item.Status.GOLD) - int(was_gold)
+    return deltas
+
+
+def _commit_deltas(project_id: int, *changes: dict[str, int]) -> None:
+    """Apply summed counter deltas, counters first, then the project's new-gold counter (a fixed lock order)."""
+    total: dict[str, int] = {}
+    for change in changes:
+        for field, delta in change.items():
+            total[field] = total.get(field, 0) + delta
+    gold = total.pop("_gold", 0)
+    ProjectCounts(project_id=project_id).add(total)
+    if gold:
+        Project.objects.filter(pk=project_id).update(
+            labels_since_training=Greatest(F("labels_since_training") + gold, 0)
+        )
+
+
+def _lock_item(project: Project, item_id: int) -> Item:
+    item = Item.objects.select_for_update().filter(pk=item_id, project=project).first()
+    if item is None:
+        raise NotFound("Item not found in this project.")
+    return item
+
+
+def _lock_lease(project: Project, user: Any, lease_id: Any, item: Item | None = None) -> Lease:
+    lease = Lease.objects.select_for_update().filter(pk=lease_id, project=project, user=user).first()
+    if lease is None:
+        raise NotFound("Lease not found: it belongs to someone else or never existed. Ask for the next item.")
+    if item is not None and lease.item_id != item.pk:
+        raise ValidationFailed(f"Lease {lease.pk} is for item {lease.item_id}, not item {item.pk}.")
+    return lease
+
+
+def _taken_by_other(item: Item, user: Any, now: datetime) -> bool:
+    """True when someone else now holds the item and it has no room for a second reviewer."""
+    if item.status in (Item.Status.GOLD, Item.Status.IN_REVIEW):
+        return True
+    others = _active_leases(item, now).exclude(user=user).count()
+    others += sum(1 for a in _effective(item) if a.user_id != user.pk)
+    return others > 0 and (item.overlap_target == 1 or others >= item.overlap_target)
+
+
+def _check_lease_usable(lease: Lease, item: Item, user: Any, now: datetime) -> None:
+    """Refuse a lease that ended or whose lapsed item went to someone else (409); accept one that lapsed idle.
+
+    A lease released before it expired was used (submitted or skipped); one released at or after its
+    expiry was only reclaimed by the expiry sweep, so it stays usable while nobody else took the item.
+    """
+    if lease.is_active(now):
+        return
+    if lease.released_at is not None and lease.released_at < lease.expires_at:
+        raise Conflict("This lease has already ended (submitted or skipped); ask for the next item.")
+    if Annotation.objects.filter(lease=lease, kind=Annotation.Kind.LABEL).exists():
+        raise Conflict("This lease was already used for a submission; ask for the next item.")
+    if _taken_by_other(item, user, now):
+        raise Conflict("Your lease on this item expired and the item went to another reviewer; ask for the next item.")
+
+
+def _release(lease: Lease, now: datetime) -> dict[str, int]:
+    """End one lease of the reviewer's, re-deriving its item; return the counter deltas."""
+    item = Item.objects.select_for_update().get(pk=lease.item_id)
+    Lease.objects.filter(pk=lease.pk, released_at__isnull=True).update(released_at=now)
+    return _apply(item, now)
+
+
+def _release_expired(project: Project | None, now: datetime, limit: int) -> int:
+    """Release up to ``limit`` expired leases and return their items to the queue; return how many."""
+    expired = Lease.objects.filter(released_at__isnull=True, expires_at__lte=now)
+    if project is not None:
+        expired = expired.filter(project=project)
+    released = 0
+    for lease_id, item_id, project_id in expired.values_list("id", "item_id", "project_id")[:limit]:
+        with transaction.atomic():
+            item = _locking(Item.objects.filter(pk=item_id)).first()
+            if item is None:
+                continue  # another transaction holds the item; it will see the lapsed lease itself
+            updated = Lease.objects.filter(pk=lease_id, released_at__isnull=True, expires_at__lte=now).update(
+                released_at=now
+            )
+            if updated:
+                _commit_deltas(project_id, _apply(item, now))
+                released += updated
+    return released
+
+
+def lease_expire_sweep(*, limit: int = 10_000) -> int:
+    """Release every expired lease (for beat) and return how many were released."""
+    return _release_expired(None, timezone.now(), limit)
+
+
+def _candidates(project: Project, user: Any) -> Any:
+    """Queued items, and overlap items still open, that this user never labeled or skipped, best first."""
+    mine = Q(item=OuterRef("pk"), user=user)
+    return (
+        Item.objects.filter(project=project, priority__isnull=False)
+        .filter(Q(status=Item.Status.QUEUED) | Q(status__in=OPEN_STATUSES[1:], overlap_target__gt=1))
+        .exclude(Exists(Annotation.objects.filter(mine)))
+        .exclude(Exists(Skip.objects.filter(mine)))
+        .order_by("-priority", "id")
+    )
+
+
+def _has_room(item: Item, now: datetime) -> bool:
+    if item.status == Item.Status.QUEUED:
+        return not _active_leases(item, now).exists()
+    return _active_leases(item, now).count() + len(_effective(item)) < item.overlap_target
+
+
+def queue_next(*, project: Project, user: Any, ttl: int | None = None) -> Lease | None:
+    """Return the reviewer's active lease, else lease them the highest-priority free item for ``ttl`` seconds.
+
+    Returns None when nothing is left for this reviewer.
+    """
+    now = timezone.now()
+    current = (
+        Lease.objects.filter(project=project, user=user, released_at__isnull=True, expires_at__gt=now)
+        .order_by("-created_at")
+        .first()
+    )
+    if current is not None:
+        return current
+    _release_expired(project, now, LAZY_EXPIRY_LIMIT)
+    seconds = ttl if ttl is not None else project.lease_ttl_seconds
+    with transaction.atomic():
+        # One row at a time: locking a whole page would hide all of it from concurrent reviewers.
+        passed: list[int] = []
+        for _ in range(CANDIDATES):
+            item = _locking(_candidates(project, user).exclude(pk__in=passed))[:1].first()
+            if item is None:
+                return None
+            if _has_room(item, now):
+                expires = now + timedelta(seconds=seconds)
+                lease = Lease.objects.create(project=project, item=item, user=user, created_at=now, expires_at=expires)
+                _commit_deltas(project.pk, _apply(item, now))
+                return lease
+            passed.append(item.pk)
+    return None
+
+
+@transaction.atomic
+def lease_heartbeat(*, lease: Lease, user: Any) -> Lease:
+    """Extend the reviewer's lease by the project's TTL from now.
+
+    404 for another reviewer's lease; 409 when it lapsed and its item went to someone else.
+    """
+    if lease.user_id != user.pk:
+        raise NotFound("Lease not found: it belongs to someone else or never existed.")
+    project = Project.objects.get(pk=lease.project_id)
+    now = timezone.now()
+    item = _lock_item(project, lease.item_id)
+    locked = _lock_lease(project, user, lease.pk)
+    _check_lease_usable(locked, item, user, now)
+    # A lapsed lease nobody took comes back to life: the reviewer was only slow.
+    locked.expires_at, locked.released_at = now + timedelta(seconds=project.lease_ttl_seconds), None
+    locked.save(update_fields=["expires_at", "released_at"])
+    _commit_deltas(project.pk, _apply(item, now))
+    return locked
+
+
+def _label_in_project(project: Project, label_id: Any, field: str) -> Label:
+    label = Label.objects.filter(pk=label_id, project=project).first() if str(label_id).isdigit() else None
+    if label is None:
+        names = ", ".join(Label.objects.filter(project=project).values_list("name", flat=True))
+        raise ValidationFailed(
+            f"{field} {label_id!r} is not a label of this project; use one of: {names}.", details={field: label_id}
+        )
+    return label
+
+
+def _validate_submission(project: Project, seconds_spent: float | None, suggestion: Suggestion | None) -> None:
+    if seconds_spent is not None and not (math.isfinite(seconds_spent) and 0 <= seconds_spent <= MAX_SECONDS_SPENT):
+        raise ValidationFailed(f"seconds_spent must be between 0 and {MAX_SECONDS_SPENT:.0f}.")
+    if suggestion is not None:
+        _label_in_project(project, suggestion.label_id, "suggested label")
+        if not (math.isfinite(suggestion.confidence) and 0.0 <= suggestion.confidence <= 1.0):
+            raise ValidationFailed("The suggestion's confidence must be between 0 and 1.")
+
+
+def _replayed(user: Any, client_key: str | None, item: Item) -> Annotation | None:
+    """Return the annotation this ``client_key`` already created (a retried request), if any."""
+    if not client_key:
+        return None
+    existing = Annotation.objects.filter(user=user, client_key=client_key).first()
+    if existing is not None and existing.item_id != item.pk:
+        raise ValidationFailed(
+            f"client_key {client_key!r} was already used for item {existing.item_id}; use a new key."
+        )
+    return existing
+
+
+@transaction.atomic
+def annotation_submit(
+    *,
+    project: Project,
+    user: Any,
+    item: Item,
+    label: Label | int,
+    lease_id: Any,
+    note: str = "",
+    unclear: bool = False,
+    seconds_spent: float | None = None,
+    client_key: str | None = None,
+    suggestion: Suggestion | None = None,
+) -> Annotation:
+    """Record the reviewer's label for a leased item, apply the gold rules and release the lease.
+
+    Idempotent on ``client_key``: a retry returns the first row. 400 for a label outside the project's
+    set; 409 when the lease lapsed and the item went to someone else.
+    """
+    chosen = _label_in_project(project, label.pk if isinstance(label, Label) else label, "label")
+    _validate_submission(project, seconds_spent, suggestion)
+    locked_item = _lock_item(project, item.pk)
+    replay = _replayed(user, client_key, locked_item)
+    if replay is not None:
+        return replay
+    now = timezone.now()
+    lease = _lock_lease(project, user, lease_id, locked_item)
+    _check_lease_usable(lease, locked_item, user, now)
+    annotation = Annotation.objects.create(
+        project=project,
+        item=locked_item,
+        user=user,
+        label=chosen,
+        note=note,
+        unclear=unclear,
+        seconds_spent=seconds_spent,
+        suggested_label_id=suggestion.label_id if suggestion else None,
+        suggested_confidence=suggestion.confidence if suggestion else None,
+        suggested_by_version=suggestion.version_number if suggestion else None,
+        lease=lease,
+        client_key=client_key or None,
+        created_at=now,
+    )
+    Lease.objects.filter(pk=lease.pk, released_at__isnull=True).update(released_at=now)
+    _commit_deltas(project.pk, _apply(locked_item, now))
+    return annotation
+
+
+@transaction.atomic
+def annotation_undo(*, project: Project, user: Any, annotation: Annotation) -> Lease:
+    """Retract the reviewer's latest annotation (a retract row) and lease its item back to them.
+
+    Only the author's latest, not yet retracted annotation can be undone (409 otherwise).
+    """
+    if annotation.user_id != user.pk or annotation.project_id != project.pk:
+        raise NotFound("Annotation not found.")
+    item = _lock_item(project, annotation.item_id)
+    latest = Annotation.objects.filter(project=project, user=user, kind=Annotation.Kind.LABEL).order_by("-id").first()
+    if latest is None or latest.pk != annotation.pk or Annotation.objects.filter(retracts=annotation).exists():
+        raise Conflict("Only your latest submission can be undone, once.")
+    now = timezone.now()
+    others = Lease.objects.filter(project=project, user=user, released_at__isnull=True).exclude(item=item)
+    deltas = [_release(other, now) for other in others]
+    Annotation.objects.create(
+        project=project, item=item, user=user, kind=Annotation.Kind.RETRACT, label_id=annotation.label_id,
+        retracts=annotation, created_at=now,
+    )  # fmt: skip
+    lease = Lease.objects.create(
+        project=project, item=item, user=user, created_at=now,
+        expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
+    )  # fmt: skip
+    _commit_deltas(project.pk, *deltas, _apply(item, now))
+    return lease
+
+
+@transaction.atomic
+def queue_skip(*, project: Project, user: Any, lease_id: Any, reason: str = "") -> Skip:
+    """Record that the reviewer passed on their leased item, release the lease and return the item to others."""
+    lease = Lease.objects.filter(pk=lease_id, project=project, user=user).first()
+    if lease is None:
+        raise NotFound("Lease not found: it belongs to someone else or never existed. Ask for the next item.")
+    now = timezone.now()
+    item = _lock_item(project, lease.item_id)
+    lease = _lock_lease(project, user, lease_id, item)
+    _check_lease_usable(lease, item, user, now)
+    skip, _ = Skip.objects.get_or_create(item=item, user=user, defaults={"reason": reason[:500], "created_at": now})
+    Lease.objects.filter(pk=lease.pk).update(released_at=now)
+    _commit_deltas(project.pk, _apply(item, now))
+    return skip
+
+
+def overlap_target_for(item_id: int, overlap_fraction: float) -> int:
+    """Return 2 for the deterministic ``overlap_fraction`` share of items (by a hash of the id), else 1."""
+    bucket = int.from_bytes(hashlib.sha256(f"overlap:{item_id}".encode()).digest()[:8], "big") / 2**64
+    return 2 if bucket < overlap_fraction else 1
+
+
+@transaction.atomic
+def queue_set_priorities(*, project: Project, ranked: list[tuple[int, float, bool]], version_number: int) -> int:
+    """Make ``ranked`` (item id, priority, is random pick) the project's queue; return how many items it queued.
+
+    Queued items outside the batch go back to unlabeled; only unlabeled or queued items join the batch.
+    """
+    if any(not math.isfinite(priority) for _, priority, _ in ranked):
+        raise ValidationFailed("Every queue priority must be a finite number.")
+    by_id = {int(item_id): (float(priority), bool(is_random)) for item_id, priority, is_random in ranked}
+    dropped = (
+        Item.objects.filter(project=project, status=Item.Status.QUEUED, priority__isnull=False)
+        .exclude(pk__in=list(by_id))
+        .update(status=Item.Status.UNLABELED, priority=None, is_random_pick=False, ranked_by_version=None)
+    )
+    items = list(
+        Item.objects.select_for_update().filter(
+            project=project, pk__in=list(by_id), status__in=(Item.Status.UNLABELED, Item.Status.QUEUED)
+        )
+    )
+    joined = sum(1 for item in items if item.status == Item.Status.UNLABELED)
+    for item in items:
+        item.priority, item.is_random_pick = by_id[item.pk]
+        item.status, item.ranked_by_version = Item.Status.QUEUED, version_number
+        item.overlap_target = overlap_target_for(item.pk, project.overlap_fraction)
+    fields = ["status", "priority", "is_random_pick", "ranked_by_version", "overlap_target"]
+    Item.objects.bulk_update(items, fields, batch_size=500)
+    _commit_deltas(
+        project.pk, status_deltas("queued", "unlabeled", dropped), status_deltas("unlabeled", "queued", joined)
+    )
+    return len(items)
