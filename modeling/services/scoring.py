@@ -75,6 +75,11 @@ def pool_score_run(job: Job) -> dict[str, Any]:
         scored += len(chunk)
         job.set_progress(scored / max(total, 1), f"scored {scored}/{total} pool items")
     logger.info("pool scored", extra={"version_id": version.pk, "scored": scored, "replaced": deleted})
+    # Imported here: queue_refresh reads this module's helpers.
+    from modeling.services.queue_refresh import queue_refresh
+
+    job.set_progress(1.0, f"ranking the queue from {scored} predictions")
+    queue_refresh(version=version)
     return {"model_version": version.number, "scored": scored, "replaced": deleted}
 
 

@@ -1,0 +1,63 @@
+"""Turn a version's pool predictions into the labeling queue: the sampling strategy picks, labeling stores."""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+import numpy as np
+
+from labeling.models import Item
+from labeling.services.queue import queue_set_priorities
+from modeling.ml.sampling import DIVERSITY_STRATEGIES, STRATEGIES, Strategy, select_batch
+from modeling.models import ModelVersion, Prediction
+from modeling.services.scoring import POOL_STATUSES, embedding_from_bytes
+
+logger = logging.getLogger(__name__)
+# Strategy used when a diversity strategy is configured but the predictions carry no embeddings.
+FALLBACK_STRATEGY: Strategy = "margin"
+
+
+def queue_refresh(*, version: ModelVersion) -> int:
+    """Rank the still-unlabeled pool by `version`'s predictions with the project's strategy; return items queued.
+
+    The batch's first pick gets the highest priority; random-audit picks are flagged on the items.
+    """
+    project = version.project
+    rows = list(
+        Prediction.objects.filter(model_version=version, item__split=Item.Split.POOL, item__status__in=POOL_STATUSES)
+        .order_by("item_id")
+        .values_list("item_id", "probs", "embedding", "item__language")
+    )
+    if not rows:
+        return queue_set_priorities(project=project, ranked=[], version_number=version.number)
+    item_ids = [row[0] for row in rows]
+    probs = np.asarray([row[1] for row in rows], dtype=np.float64)
+    raw = [row[2] for row in rows]
+    embeddings = np.stack([embedding_from_bytes(bytes(r)) for r in raw]) if all(r is not None for r in raw) else None
+    strategy = _strategy(project.al_strategy, has_embeddings=embeddings is not None)
+    selection = select_batch(
+        probs,
+        embeddings,
+        strategy=strategy,
+        batch_size=project.al_batch_size,
+        random_fraction=project.random_fraction,
+        seed=version.number,
+    )
+    size = len(selection)
+    ranked = [
+        (item_ids[int(index)], float(size - rank), bool(selection.is_random[rank]))
+        for rank, index in enumerate(selection.indices)
+    ]
+    queued = queue_set_priorities(project=project, ranked=ranked, version_number=version.number)
+    logger.info("queue refreshed", extra={"version_id": version.pk, "strategy": strategy, "queued": queued})
+    return queued
+
+
+def _strategy(configured: str, *, has_embeddings: bool) -> Strategy:
+    """Return the project's strategy, or plain margin when it needs embeddings the predictions lack."""
+    if configured not in STRATEGIES:
+        return FALLBACK_STRATEGY
+    if configured in DIVERSITY_STRATEGIES and not has_embeddings:
+        return FALLBACK_STRATEGY
+    return cast(Strategy, configured)

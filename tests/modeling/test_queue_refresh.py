@@ -1,0 +1,134 @@
+"""Queue refresh: a version's pool predictions become queue priorities through the sampling strategy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labeling.models import Item, ProjectCounts
+from labeling.services.counts import project_recount
+from labeling.services.queue import queue_next
+from modeling.models import ModelVersion, Prediction
+from modeling.services.queue_refresh import queue_refresh
+from modeling.tasks import score_pool
+from tests.factories import ItemFactory
+from tests.modeling.test_scoring import trained  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.django_db
+
+
+def scored_pool(
+    project, margins: list[float], *, embeddings: bool = True, number: int = 1
+) -> tuple[ModelVersion, list[Item]]:
+    """Unlabeled pool items and one candidate version's predictions with the given top1 - top2 margins."""
+    items = [ItemFactory(project=project) for _ in margins]
+    ProjectCounts.objects.filter(project=project).update(items=len(items), unlabeled=len(items))
+    version = ModelVersion.objects.create(
+        project=project, number=number, base_checkpoint="tiny", status=ModelVersion.Status.CANDIDATE
+    )
+    label = project.labels.first()
+    rng = np.random.default_rng(0)
+    for item, m in zip(items, margins, strict=True):
+        top, second = (1 + m) / 2 - 0.01, (1 - m) / 2 - 0.01
+        probs = [top, second, 0.02]
+        vector = rng.normal(size=8).astype("<f2").tobytes() if embeddings else None
+        Prediction.objects.create(
+            model_version=version,
+            item=item,
+            label=label,
+            probs=probs,
+            confidence=top,
+            margin=top - second,
+            entropy=0.5,
+            embedding=vector,
+        )
+    return version, items
+
+
+def counts_match_recount(project) -> bool:
+    def snapshot():
+        c = ProjectCounts.objects.get(project=project)
+        return (c.items, c.unlabeled, c.queued, c.leased, c.labeled, c.in_review, c.gold)
+
+    kept = snapshot()
+    project_recount(project=project)
+    return kept == snapshot()
+
+
+def test_the_most_uncertain_items_come_first(project, reviewer):
+    project.al_strategy, project.al_batch_size, project.random_fraction = "margin", 3, 0.0
+    project.overlap_fraction = 0.0
+    project.save()
+    margins = [0.9, 0.05, 0.6, 0.3, 0.8]
+    version, items = scored_pool(project, margins)
+    assert queue_refresh(version=version) == 3
+    queued = list(Item.objects.filter(project=project, status=Item.Status.QUEUED).order_by("-priority"))
+    assert [i.pk for i in queued] == [items[1].pk, items[3].pk, items[2].pk]
+    assert all(i.ranked_by_version == 1 and not i.is_random_pick for i in queued)
+    lease = queue_next(project=project, user=reviewer)
+    assert lease is not None and lease.item_id == items[1].pk
+    assert counts_match_recount(project)
+
+
+def test_random_audit_picks_are_marked(project):
+    project.al_strategy, project.al_batch_size, project.random_fraction = "margin", 10, 0.2
+    project.save()
+    version, _ = scored_pool(project, [i / 40 for i in range(40)])
+    assert queue_refresh(version=version) == 10
+    queued = Item.objects.filter(project=project, status=Item.Status.QUEUED)
+    assert queued.count() == 10 and queued.filter(is_random_pick=True).count() == 2
+    model_picks = list(queued.filter(is_random_pick=False).order_by("-priority").values_list("pk", flat=True))
+    by_margin = sorted(model_picks, key=lambda pk: Prediction.objects.get(item_id=pk).margin)
+    assert model_picks == by_margin
+    assert counts_match_recount(project)
+
+
+def test_the_default_diversity_strategy_uses_the_stored_embeddings(project):
+    project.al_batch_size, project.random_fraction = 4, 0.25
+    project.save()
+    assert project.al_strategy == "margin_diversity"
+    version, _ = scored_pool(project, [i / 20 for i in range(20)])
+    assert queue_refresh(version=version) == 4
+    assert Item.objects.filter(project=project, status=Item.Status.QUEUED, is_random_pick=True).count() == 1
+
+
+def test_without_embeddings_a_diversity_strategy_falls_back_to_margin(project):
+    project.al_batch_size, project.random_fraction = 2, 0.0
+    project.save()
+    version, items = scored_pool(project, [0.7, 0.1, 0.5, 0.2], embeddings=False)
+    assert queue_refresh(version=version) == 2
+    queued = Item.objects.filter(project=project, status=Item.Status.QUEUED).order_by("-priority")
+    assert list(queued.values_list("pk", flat=True)) == [items[1].pk, items[3].pk]
+
+
+def test_a_newer_version_replaces_the_queue_and_leaves_labeled_items_alone(project):
+    project.al_strategy, project.al_batch_size, project.random_fraction = "margin", 2, 0.0
+    project.save()
+    first, items = scored_pool(project, [0.1, 0.2, 0.9, 0.8])
+    queue_refresh(version=first)
+    Item.objects.filter(pk=items[1].pk).update(status=Item.Status.GOLD)
+    ProjectCounts.objects.filter(project=project).update(queued=1, gold=1)
+    second = ModelVersion.objects.create(
+        project=project, number=2, base_checkpoint="tiny", status=ModelVersion.Status.CANDIDATE
+    )
+    label = project.labels.first()
+    for item, (top, low) in zip(items, [(0.9, 0.05), (0.5, 0.45), (0.5, 0.48), (0.6, 0.38)], strict=True):
+        Prediction.objects.create(
+            model_version=second, item=item, label=label, probs=[top, low, 1 - top - low], confidence=top,
+            margin=top - low, entropy=0.5,
+        )  # fmt: skip
+    assert queue_refresh(version=second) == 2
+    statuses = {i.pk: (i.status, i.ranked_by_version) for i in Item.objects.filter(project=project)}
+    assert statuses[items[0].pk] == (Item.Status.UNLABELED, None)
+    assert statuses[items[1].pk][0] == Item.Status.GOLD
+    assert statuses[items[2].pk] == statuses[items[3].pk] == (Item.Status.QUEUED, 2)
+    assert counts_match_recount(project)
+
+
+def test_pool_scoring_ranks_the_queue(trained):  # noqa: F811 - the imported fixture
+    version, job = trained
+    score_pool(str(job.pk))
+    pool = Item.objects.filter(project=version.project, split=Item.Split.POOL)
+    queued = pool.filter(status=Item.Status.QUEUED, ranked_by_version=version.number, priority__isnull=False)
+    assert queued.count() == 30 and pool.filter(status=Item.Status.UNLABELED).count() == 0
+    assert queued.filter(is_random_pick=True).count() == 2  # 5% of 30, rounded half up
