@@ -209,10 +209,16 @@ class Item(models.Model):
     )
     gold_source = models.CharField(max_length=12, choices=GoldSource.choices, blank=True, default="")
     priority = models.FloatField(null=True, blank=True, help_text="Queue priority from active learning; higher first.")
+    # Database defaults too: the PostgreSQL import COPYs items naming only the columns it fills.
     overlap_target = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1), MaxValueValidator(3)], help_text="Reviewers who label this item."
+        default=1,
+        db_default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(3)],
+        help_text="Reviewers who label this item.",
     )
-    is_random_pick = models.BooleanField(default=False, help_text="Drawn by the random audit, not by the model.")
+    is_random_pick = models.BooleanField(
+        default=False, db_default=False, help_text="Drawn by the random audit, not by the model."
+    )
     ranked_by_version = models.PositiveIntegerField(null=True, blank=True, help_text="Model version number.")
     created_at = models.DateTimeField(default=timezone.now)
 
