@@ -14,12 +14,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from labeling.models import Item, Membership, Role
+from labeling.models import Item, Lease, Membership, Role
 from modeling.models import ModelVersion
 from tests.factories import ItemFactory, JobFactory, MembershipFactory, UserFactory
 
@@ -162,6 +164,12 @@ ROWS = [
     Row("api-model-version-list", api(owner_up(400)), "post", SLUG, {}, is_api=True),
     Row("api-model-version-detail", api(member(200)), kwargs=VERSION, is_api=True),
     Row("api-job-cancel", api(owner_up(202)), "post", JOB, is_api=True),
+    # The queue: every member labels. The world's one item is unlabeled, so the queue is empty (204).
+    Row("api-queue-next", api(member(204)), "post", SLUG, is_api=True),
+    Row("api-annotation-create", api(member(400)), "post", SLUG, {}, is_api=True),
+    Row("api-queue-skip", api(member(400)), "post", SLUG, {}, is_api=True),
+    # "<lease>" is a lease of the requesting user on the world's item (see _lease_for).
+    Row("api-lease-heartbeat", api(member(200)), "post", {**SLUG, "lease_id": "<lease>"}, is_api=True),
 ]
 
 # Django's own account pages beyond login/password change, and the admin's many URLs (its
@@ -193,8 +201,20 @@ def world(users, superuser, project):
     return {**users, "superuser": superuser}, job
 
 
-def _url(row: Row, job_id: str, slug: str | None = None) -> str:
-    kwargs = {key: (job_id if value == "<job>" else value) for key, value in row.kwargs.items()}
+def _lease_for(user) -> str:
+    """A fresh lease of ``user`` on the world's item (a random id for anonymous users)."""
+    if user is None:
+        return str(uuid.uuid4())
+    item = Item.objects.get(text="hello world")
+    lease = Lease.objects.create(
+        project_id=item.project_id, item=item, user=user, expires_at=timezone.now() + timedelta(minutes=10)
+    )
+    return str(lease.pk)
+
+
+def _url(row: Row, job_id: str, slug: str | None = None, lease_id: str = "") -> str:
+    placeholders = {"<job>": job_id, "<lease>": lease_id}
+    kwargs = {key: placeholders.get(value, value) for key, value in row.kwargs.items()}
     if slug is not None and "slug" in kwargs:
         kwargs["slug"] = slug
     return reverse(row.name, kwargs=kwargs)
@@ -234,11 +254,12 @@ def _comparable(response) -> bytes:
 @pytest.mark.parametrize("row", ROWS, ids=[row.test_id for row in ROWS])
 def test_permission_matrix(row, role, world, client_for, api_client_for):
     users, job = world
-    url = _url(row, str(job.pk))
+    lease_id = _lease_for(users[role]) if "<lease>" in row.kwargs.values() else ""
+    url = _url(row, str(job.pk), lease_id=lease_id)
     response = _request(row, users[role], url, client_for, api_client_for)
     _check(row.expected[role], response, url)
     if row.expected[role] == 404 and row.kwargs:
-        ghost = _url(row, str(uuid.uuid4()), slug=GHOST_SLUG)
+        ghost = _url(row, str(uuid.uuid4()), slug=GHOST_SLUG, lease_id=str(uuid.uuid4()))
         ghost_response = _request(row, users[role], ghost, client_for, api_client_for)
         assert ghost_response.status_code == 404
         assert _comparable(ghost_response) == _comparable(response)

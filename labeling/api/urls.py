@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from labeling.api import exports, imports, items, members, projects
+from labeling.api import exports, imports, items, members, projects, queue
 
 urlpatterns = [
     path("projects", projects.ProjectListCreateView.as_view(), name="api-project-list"),
@@ -13,4 +13,12 @@ urlpatterns = [
     path("projects/<slug:slug>/imports", imports.ImportCreateView.as_view(), name="api-import"),
     path("projects/<slug:slug>/datasets", imports.DatasetListView.as_view(), name="api-dataset-list"),
     path("projects/<slug:slug>/export", exports.ExportView.as_view(), name="api-export"),
+    path("projects/<slug:slug>/queue/next", queue.QueueNextView.as_view(), name="api-queue-next"),
+    path("projects/<slug:slug>/queue/skip", queue.QueueSkipView.as_view(), name="api-queue-skip"),
+    path("projects/<slug:slug>/annotations", queue.AnnotationCreateView.as_view(), name="api-annotation-create"),
+    path(
+        "projects/<slug:slug>/leases/<uuid:lease_id>/heartbeat",
+        queue.LeaseHeartbeatView.as_view(),
+        name="api-lease-heartbeat",
+    ),
 ]
