@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from labeling.services.imports import import_job_run, import_upload_discard, import_uploads_sweep
+from labeling.services.queue import lease_expire_sweep
 from webapp.jobs import run_job
 from webapp.models import Job
 
@@ -22,3 +23,9 @@ def run_import(job_id: str) -> None:
 def sweep_import_uploads() -> int:
     """Delete uploads left behind by import jobs that were cancelled before they ran."""
     return import_uploads_sweep()
+
+
+@shared_task(name="labeling.tasks.expire_leases", queue="default", ignore_result=True)
+def expire_leases() -> int:
+    """Return items whose lease ran out (no heartbeat from an open page) to the queue."""
+    return lease_expire_sweep()

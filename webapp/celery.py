@@ -37,6 +37,7 @@ app.conf.update(
 app.conf.beat_schedule = {
     "reap-stale-jobs": {"task": "webapp.tasks.reap_stale_jobs", "schedule": 300.0},
     "sweep-import-uploads": {"task": "labeling.tasks.sweep_import_uploads", "schedule": 3600.0},
+    "expire-leases": {"task": "labeling.tasks.expire_leases", "schedule": 60.0},
     "fail-orphaned-versions": {"task": "modeling.tasks.fail_orphaned_versions", "schedule": 300.0},
 }
 
