@@ -17,14 +17,14 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from labeling.models import Item, Project
+from labeling.models import Annotation, Item, Project
 from webapp.errors import ValidationFailed
 from webapp.extensions import ExportExtension, export_extensions
 
@@ -77,6 +77,35 @@ def export_columns(project: Project) -> list[ExportColumn]:
     ]
 
 
+def item_annotations(project: Project, item_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Return ``{item_id: {"annotations": [...]}}``: every annotation row of the items, oldest first.
+
+    The log is append-only, so an undo shows as a ``retract`` row naming the annotation it undoes.
+    """
+    rows = (
+        Annotation.objects.filter(project=project, item_id__in=item_ids)
+        .order_by("item_id", "id")
+        .values_list("item_id", "id", "kind", "user__username", "label__name", "retracts_id", "unclear", "created_at")
+    )
+    found: dict[int, dict[str, Any]] = {}
+    for item_id, pk, kind, user, label, retracts, unclear, created_at in rows:
+        entry = {
+            "id": pk,
+            "kind": kind,
+            "user": user,
+            "label": label,
+            "unclear": unclear,
+            "created_at": created_at.isoformat(),
+        }
+        if retracts:
+            entry["retracts"] = retracts
+        found.setdefault(item_id, {"annotations": []})["annotations"].append(entry)
+    return found
+
+
+ANNOTATIONS = ExportExtension(("annotations",), item_annotations)
+
+
 def export_header(columns: list[ExportColumn], extensions: list[ExportExtension]) -> list[str]:
     """Return the export's column names: this app's columns, then each extension's."""
     return [column.name for column in columns] + [name for ext in extensions for name in ext.columns]
@@ -94,7 +123,7 @@ def export_rows(
     Each extension (default: the registered ones) adds its columns with one call per batch.
     """
     columns = columns or export_columns(project)
-    extensions = export_extensions() if extensions is None else extensions
+    extensions = [ANNOTATIONS, *export_extensions()] if extensions is None else extensions
     context = ExportContext(project, dict(project.labels.values_list("id", "name")))
     fields = sorted({"id", *(name for column in columns for name in column.fields)})
     last_id, count, started = 0, 0, time.monotonic()
@@ -156,7 +185,7 @@ def export_response(*, project: Project, fmt: str) -> StreamingHttpResponse:
         raise ValidationFailed(
             f"Unknown export format {fmt!r}; use csv or jsonl.", details={"format": f"one of {', '.join(FORMATS)}"}
         )
-    columns, extensions = export_columns(project), export_extensions()
+    columns, extensions = export_columns(project), [ANNOTATIONS, *export_extensions()]
     rows = export_rows(project=project, columns=columns, extensions=extensions)
     if fmt == "csv":
         chunks = csv_chunks(rows, export_header(columns, extensions), ROWS_PER_CHUNK)

@@ -215,3 +215,25 @@ def test_skipping_twice_is_a_conflict(project, reviewer):
         queue_skip(project=project, user=reviewer, lease_id=lease.pk)
     assert queue_next(project=project, user=reviewer) is None
     assert_counts_true(project)
+
+
+def test_the_export_carries_each_items_annotation_log_including_undos(project, reviewer):
+    from labeling.services.exports import export_rows
+
+    (item,) = make_queue(project, [0.5])
+    first = lease_and_submit(project, reviewer, "positive")
+    annotation_undo(project=project, user=reviewer, annotation=first)
+    item.refresh_from_db()
+    lease = Lease.objects.filter(item=item, user=reviewer, released_at__isnull=True).get()
+    second = annotation_submit(
+        project=project, user=reviewer, item=item, label=label_named(project, "negative"), lease_id=lease.pk
+    )
+    row = next(row for row in export_rows(project=project) if row["id"] == item.pk)
+    log = row["annotations"]
+    assert [(entry["kind"], entry["label"], entry["user"]) for entry in log] == [
+        ("label", "positive", "reviewer"),
+        ("retract", "positive", "reviewer"),
+        ("label", "negative", "reviewer"),
+    ]
+    assert log[1]["retracts"] == first.pk and log[2]["id"] == second.pk
+    assert row["label"] == "negative"

@@ -18,7 +18,8 @@ from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.django_db
 
-# The last three come from modeling's export extension (each item's latest prediction).
+# "annotations" is the item's annotation log; the last three come from modeling's export extension
+# (each item's latest prediction).
 HEADER = [
     "id",
     "external_id",
@@ -30,6 +31,7 @@ HEADER = [
     "status",
     "metadata",
     "created_at",
+    "annotations",
     "prediction",
     "prediction_score",
     "prediction_version",
