@@ -63,6 +63,11 @@ class Project(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Random-audit share of a batch.",
     )
+    language_quotas = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per-language minimum of each queue batch: a share (0.2) or a count (5), e.g. {'sw': 0.2}.",
+    )
     # Labeling records the fact; modeling's scheduled task acts on it (and resets it) when it retrains.
     labels_since_training = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -220,6 +225,12 @@ class Item(models.Model):
         default=False, db_default=False, help_text="Drawn by the random audit, not by the model."
     )
     ranked_by_version = models.PositiveIntegerField(null=True, blank=True, help_text="Model version number.")
+    # The latest pool scoring's suggestion, written by modeling (a version number: labeling never imports it).
+    predicted_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    predicted_confidence = models.FloatField(null=True, blank=True, help_text="Calibrated max probability.")
+    predicted_by_version = models.PositiveIntegerField(null=True, blank=True, help_text="Model version number.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -286,11 +297,16 @@ class Lease(models.Model):
 
 
 class Annotation(models.Model):
-    """One reviewer's label for one item. Append-only: an undo adds a ``retract`` row pointing at it."""
+    """One reviewer's label for one item. Append-only: an undo adds a ``retract`` row pointing at it.
+
+    A ``resolve`` row is an owner's adjudication of a disagreement or an "unclear" item: the latest one
+    that no retract row undoes decides the gold label.
+    """
 
     class Kind(models.TextChoices):
         LABEL = "label", "Label"
         RETRACT = "retract", "Retraction"
+        RESOLVE = "resolve", "Adjudication"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations", db_index=False)

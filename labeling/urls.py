@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from labeling.urls_review import urlpatterns as review_urlpatterns
 from labeling.views import exports, imports, items, projects
 
 app_name = "labeling"
@@ -17,3 +18,5 @@ urlpatterns = [
     path("<slug:slug>/import/", imports.import_page, name="import"),
     path("<slug:slug>/export/<str:fmt>/", exports.export_download, name="export"),
 ]
+
+urlpatterns += review_urlpatterns

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -24,51 +23,25 @@ from django.utils import timezone
 from labeling.models import Item, Lease, Membership, Role
 from modeling.models import ModelVersion
 from tests.factories import ItemFactory, JobFactory, MembershipFactory, UserFactory
+from tests.permission_rows import labeling_page, retraining, review
+from tests.permissions import (
+    ALLOWED,
+    ANON_API_STATUS,
+    GHOST_SLUG,
+    JOB,
+    LOGIN,
+    ROLES,
+    SLUG,
+    VERSION,
+    Row,
+    admin_up,
+    api,
+    member,
+    owner_up,
+)
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "outsider", "reviewer", "owner", "admin", "superuser")
-ANON_API_STATUS = 401  # see the module docstring
-LOGIN = "login"  # a page redirect to the login page
-ALLOWED = "allowed"  # permission granted; the status itself belongs to the endpoint's own tests
-GHOST_SLUG = "no-such-project"
-
-
-def member(ok: Any) -> dict[str, Any]:
-    """Pages: any member of the project gets ``ok``."""
-    return {"anonymous": LOGIN, "outsider": 404, "reviewer": ok, "owner": ok, "admin": ok, "superuser": ok}
-
-
-def owner_up(ok: Any) -> dict[str, Any]:
-    return {**member(ok), "reviewer": 403}
-
-
-def admin_up(ok: Any) -> dict[str, Any]:
-    return {**member(ok), "reviewer": 403, "owner": 403}
-
-
-def api(expected: dict[str, Any]) -> dict[str, Any]:
-    return {**expected, "anonymous": ANON_API_STATUS}
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    expected: dict[str, Any]
-    method: str = "get"
-    kwargs: dict[str, str] = field(default_factory=dict)
-    data: dict[str, Any] | None = None
-    is_api: bool = False
-    id: str = ""
-
-    @property
-    def test_id(self) -> str:
-        return self.id or f"{self.method.upper()} {self.name}"
-
-
-SLUG = {"slug": "acme-sentiment"}
-JOB = {"job_id": "<job>"}
-VERSION = {**SLUG, "number": "1"}
 VALID_PROJECT_FORM = {
     "name": "Edited",
     "description": "",
@@ -170,6 +143,9 @@ ROWS = [
     Row("api-queue-skip", api(member(400)), "post", SLUG, {}, is_api=True),
     # "<lease>" is a lease of the requesting user on the world's item (see _lease_for).
     Row("api-lease-heartbeat", api(member(200)), "post", {**SLUG, "lease_id": "<lease>"}, is_api=True),
+    *labeling_page.ROWS,
+    *review.ROWS,
+    *retraining.ROWS,
 ]
 
 # Django's own account pages beyond login/password change, and the admin's many URLs (its

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from labeling.api import exports, imports, items, members, projects, queue
+from labeling.api.urls_review import urlpatterns as review_urlpatterns
 
 urlpatterns = [
     path("projects", projects.ProjectListCreateView.as_view(), name="api-project-list"),
@@ -22,3 +23,5 @@ urlpatterns = [
         name="api-lease-heartbeat",
     ),
 ]
+
+urlpatterns += review_urlpatterns

@@ -72,8 +72,24 @@ def _active_leases(item: Item, now: datetime) -> Any:
     return Lease.objects.filter(item=item, released_at__isnull=True, expires_at__gt=now)
 
 
+def _resolution(item: Item) -> Annotation | None:
+    """Return the item's latest adjudication that no retract row undoes, if any."""
+    return (
+        Annotation.objects.filter(item=item, kind=Annotation.Kind.RESOLVE, retracted_by__isnull=True)
+        .order_by("-id")
+        .first()
+    )
+
+
 def _derive(item: Item, now: datetime) -> Derived:
-    """Return the item's status and gold fields as its annotations and active leases imply (the gold rules)."""
+    """Return the item's status and gold fields as its annotations and active leases imply (the gold rules).
+
+    An adjudication decides; else an "unclear" flag or disagreeing overlap reviewers send the item to
+    review; else one reviewer (overlap 1) or all overlap reviewers agreeing make the gold label.
+    """
+    resolution = _resolution(item)
+    if resolution is not None:
+        return Derived(Item.Status.GOLD, resolution.label_id, Item.GoldSource.ADJUDICATION)
     annotations = _effective(item)
     held = _active_leases(item, now).exists()
     if not annotations:
@@ -361,6 +377,26 @@ def annotation_undo(*, project: Project, user: Any, annotation: Annotation) -> L
     )  # fmt: skip
     _commit_deltas(project.pk, *deltas, _apply(item, now))
     return lease
+
+
+@transaction.atomic
+def annotation_resolve(*, project: Project, user: Any, item: Item, label: Label | int, note: str = "") -> Annotation:
+    """Record an owner's adjudication of ``item`` (a ``resolve`` row) and make its label the gold label.
+
+    Only items in review (disagreement or "unclear") or already adjudicated can be resolved (409 otherwise);
+    a label outside the project's set is a 400. Callers check the owner role.
+    """
+    chosen = _label_in_project(project, label.pk if isinstance(label, Label) else label, "label")
+    locked = _lock_item(project, item.pk)
+    adjudicated = locked.status == Item.Status.GOLD and locked.gold_source == Item.GoldSource.ADJUDICATION
+    if locked.status != Item.Status.IN_REVIEW and not adjudicated:
+        raise Conflict(f"Item {locked.pk} is {locked.get_status_display().lower()}, not in review; nothing to resolve.")
+    now = timezone.now()
+    resolution = Annotation.objects.create(
+        project=project, item=locked, user=user, kind=Annotation.Kind.RESOLVE, label=chosen, note=note, created_at=now
+    )
+    _commit_deltas(project.pk, _apply(locked, now))
+    return resolution
 
 
 @transaction.atomic

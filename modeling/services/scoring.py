@@ -150,6 +150,22 @@ def _write(version: ModelVersion, item_ids: list[int], predictions: Predictions,
         for i, item_id in enumerate(item_ids)
     ]
     Prediction.objects.bulk_create(rows, batch_size=BULK_BATCH_SIZE)
+    _write_suggestions(version, rows)
+
+
+def _write_suggestions(version: ModelVersion, rows: list[Prediction]) -> None:
+    """Copy each prediction onto its item as the labeling page's suggestion (labeling never reads modeling)."""
+    items = [
+        Item(
+            pk=row.item_id,
+            predicted_label_id=row.label_id,
+            predicted_confidence=row.confidence,
+            predicted_by_version=version.number,
+        )
+        for row in rows
+    ]
+    fields = ["predicted_label", "predicted_confidence", "predicted_by_version"]
+    Item.objects.bulk_update(items, fields, batch_size=BULK_BATCH_SIZE)
 
 
 def embedding_from_bytes(raw: bytes) -> np.ndarray:

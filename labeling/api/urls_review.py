@@ -1,0 +1,5 @@
+"""Review and agreement endpoints, mounted under /api/v1/."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,1 @@
+"""Permission-matrix rows, one module per feature."""
