@@ -177,6 +177,13 @@ class Dataset(models.Model):
         return self.name
 
 
+# Items the queue may serve: queued ones, and overlap items still open to another reviewer. The
+# next-item query filters on exactly this, so the planner can prove the partial index applies.
+QUEUE_OPEN = Q(priority__isnull=False) & (
+    Q(status="queued") | Q(status__in=("leased", "labeled"), overlap_target__gt=1)
+)
+
+
 class Item(models.Model):
     class Status(models.TextChoices):
         UNLABELED = "unlabeled", "Unlabeled"
@@ -250,12 +257,9 @@ class Item(models.Model):
             models.Index(fields=["project", "split", "id"], name="item_project_split"),
             models.Index(fields=["project", "language", "id"], name="item_project_language"),
             models.Index(fields=["project", "gold_label", "id"], name="item_project_gold"),
-            # Only queued items carry a priority: a partial index stays small and costs imports nothing.
-            models.Index(
-                fields=["project", "status", "-priority"],
-                name="item_queue_priority",
-                condition=Q(priority__isnull=False),
-            ),
+            # The next-item query walks this in its own order and stops at the first free row: only
+            # items it may serve are in it, so it stays the size of the queue and costs imports nothing.
+            models.Index(fields=["project", "-priority", "id"], name="item_queue_candidates", condition=QUEUE_OPEN),
         ]
 
     def __str__(self) -> str:
