@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -21,7 +21,9 @@ FALLBACK_STRATEGY: Strategy = "margin"
 def queue_refresh(*, version: ModelVersion) -> int:
     """Rank the still-unlabeled pool by `version`'s predictions with the project's strategy; return items queued.
 
-    The batch's first pick gets the highest priority; random-audit picks are flagged on the items.
+    The batch's first pick gets the highest priority; random-audit picks are flagged on the items. The
+    project's language quotas (language -> share of the batch, or minimum count) are topped up from
+    each language's own most useful items, so a multilingual queue does not starve a small language.
     """
     project = version.project
     rows = list(
@@ -36,11 +38,14 @@ def queue_refresh(*, version: ModelVersion) -> int:
     raw = [row[2] for row in rows]
     embeddings = np.stack([embedding_from_bytes(bytes(r)) for r in raw]) if all(r is not None for r in raw) else None
     strategy = _strategy(project.al_strategy, has_embeddings=embeddings is not None)
+    quotas = _quotas(project.language_quotas)
     selection = select_batch(
         probs,
         embeddings,
         strategy=strategy,
         batch_size=project.al_batch_size,
+        languages=[row[3] for row in rows] if quotas else None,
+        quotas=quotas,
         random_fraction=project.random_fraction,
         seed=version.number,
     )
@@ -50,7 +55,10 @@ def queue_refresh(*, version: ModelVersion) -> int:
         for rank, index in enumerate(selection.indices)
     ]
     queued = queue_set_priorities(project=project, ranked=ranked, version_number=version.number)
-    logger.info("queue refreshed", extra={"version_id": version.pk, "strategy": strategy, "queued": queued})
+    logger.info(
+        "queue refreshed",
+        extra={"version_id": version.pk, "strategy": strategy, "queued": queued, "quotas": sorted(quotas or {})},
+    )
     return queued
 
 
@@ -61,3 +69,16 @@ def _strategy(configured: str, *, has_embeddings: bool) -> Strategy:
     if configured in DIVERSITY_STRATEGIES and not has_embeddings:
         return FALLBACK_STRATEGY
     return cast(Strategy, configured)
+
+
+def _quotas(setting: Any) -> dict[str, float | int] | None:
+    """Return the project's language quotas as ``select_batch`` takes them; None when there are none.
+
+    The project form and API validate the setting; a value they would refuse (written around them) is
+    a bug that should fail the scoring job loudly, which ``select_batch`` does with a ValueError.
+    """
+    if not setting:
+        return None
+    if not isinstance(setting, dict):
+        raise ValueError(f"language_quotas must be an object of language -> share or count, got {setting!r}")
+    return dict(setting)

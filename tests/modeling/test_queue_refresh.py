@@ -132,3 +132,62 @@ def test_pool_scoring_ranks_the_queue(trained):  # noqa: F811 - the imported fix
     queued = pool.filter(status=Item.Status.QUEUED, ranked_by_version=version.number, priority__isnull=False)
     assert queued.count() == 30 and pool.filter(status=Item.Status.UNLABELED).count() == 0
     assert queued.filter(is_random_pick=True).count() == 2  # 5% of 30, rounded half up
+
+
+def multilingual_pool(project, *, english: int, swahili: int) -> tuple[ModelVersion, list[Item], list[Item]]:
+    """English items all more uncertain than any Swahili item: margin alone never picks Swahili."""
+    english_margins = [0.01 + 0.01 * i for i in range(english)]
+    swahili_margins = [0.5 + 0.04 * i for i in range(swahili)]
+    version, items = scored_pool(project, english_margins + swahili_margins)
+    en, sw = items[:english], items[english:]
+    Item.objects.filter(pk__in=[i.pk for i in en]).update(language="en")
+    Item.objects.filter(pk__in=[i.pk for i in sw]).update(language="sw")
+    return version, en, sw
+
+
+def queued_ids(project) -> set[int]:
+    return set(Item.objects.filter(project=project, status=Item.Status.QUEUED).values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize(("quota", "expected"), [(0.3, 3), (2, 2)])
+def test_a_language_quota_gets_a_starved_language_its_share(project, quota, expected):
+    project.al_strategy, project.al_batch_size, project.random_fraction = "margin", 10, 0.0
+    project.languages, project.language_quotas = ["en", "sw"], {"sw": quota}
+    project.save()
+    version, en, sw = multilingual_pool(project, english=24, swahili=6)
+    assert queue_refresh(version=version) == 10
+    queued = queued_ids(project)
+    # Swahili's most uncertain items fill its quota; English's most uncertain fill the rest.
+    assert queued & {i.pk for i in sw} == {i.pk for i in sw[:expected]}
+    assert queued & {i.pk for i in en} == {i.pk for i in en[: 10 - expected]}
+    assert counts_match_recount(project)
+
+
+def test_without_a_quota_the_same_pool_starves_the_small_language(project):
+    project.al_strategy, project.al_batch_size, project.random_fraction = "margin", 10, 0.0
+    project.languages = ["en", "sw"]
+    project.save()
+    version, en, _ = multilingual_pool(project, english=24, swahili=6)
+    assert queue_refresh(version=version) == 10
+    assert queued_ids(project) == {i.pk for i in en[:10]}
+
+
+def test_the_default_diversity_strategy_honours_a_quota_too(project):
+    project.al_batch_size, project.random_fraction = 8, 0.0
+    project.languages, project.language_quotas = ["en", "sw"], {"sw": 0.25, "en": 0}
+    project.save()
+    assert project.al_strategy == "margin_diversity"
+    # 90 English items fill the strategy's 10 x batch candidate window: without the quota, no Swahili.
+    version, _, sw = multilingual_pool(project, english=90, swahili=5)
+    assert queue_refresh(version=version) == 8
+    assert len(queued_ids(project) & {i.pk for i in sw}) == 2
+
+
+def test_a_quota_written_around_validation_fails_the_refresh_loudly(project):
+    project.al_strategy, project.al_batch_size = "margin", 5
+    project.languages, project.language_quotas = ["en", "sw"], {"sw": 1.5}
+    project.save()
+    version, _, _ = multilingual_pool(project, english=6, swahili=3)
+    with pytest.raises(ValueError, match="quota share"):
+        queue_refresh(version=version)
+    assert not queued_ids(project)
