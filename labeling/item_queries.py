@@ -3,11 +3,14 @@
 Every filter maps onto an index that ends in ``id`` ((project, status, id), (project, split, id),
 …), so a page is an index range scan of ``page_size + 1`` rows: no OFFSET, and no COUNT(*) over
 the filtered set. Totals come from ``ProjectCounts``. Text search uses ``icontains``, which Django
-renders as ``UPPER(text) LIKE UPPER(%s)``: the trigram index of migration 0003 serves it.
+renders as ``UPPER(text) LIKE UPPER(%s)``: the trigram index of migration 0003 serves it. The
+confidence range has no index of its own: it filters the rows of whichever index walk the other
+filters choose, so a page still reads ``page_size + 1`` matching rows in id order, never an OFFSET.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +31,19 @@ class ItemFilters:
     language: str = ""
     split: str = ""
     q: str = ""
+    min_confidence: float | None = None
+    max_confidence: float | None = None
 
     @property
     def active(self) -> bool:
-        return bool(self.status or self.label or self.unlabeled_only or self.language or self.split or self.q)
+        return (
+            bool(self.status or self.label or self.unlabeled_only or self.language or self.split or self.q)
+            or self.confidence_range
+        )
+
+    @property
+    def confidence_range(self) -> bool:
+        return self.min_confidence is not None or self.max_confidence is not None
 
 
 @dataclass(frozen=True)
@@ -52,8 +64,24 @@ class KeysetPage:
 NO_LABEL = "none"  # ``?label=none``: items without a gold label
 
 
+def _confidence(params: Any, name: str, errors: dict[str, str]) -> float | None:
+    """Read ``?<name>=`` as a confidence between 0 and 1 (blank: no bound); record a message if malformed."""
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        errors[name] = f"{name} must be a number between 0 and 1, like 0.8; got {raw[:20]!r}."
+        return None
+    return value
+
+
 def parse_item_filters(*, project: Project, params: Any) -> ItemFilters:
-    """Read ``status``, ``label`` (a label name, or ``none``), ``language``, ``split`` and ``q``.
+    """Read ``status``, ``label`` (a label name, or ``none``), ``language``, ``split``, ``q`` and the
+    suggestion's confidence range ``min_confidence`` ≤ ``max_confidence`` (each 0-1, inclusive).
 
     Raises ``ValidationFailed`` naming each bad parameter.
     """
@@ -76,14 +104,20 @@ def parse_item_filters(*, project: Project, params: Any) -> ItemFilters:
         label = project.labels.filter(name=label_name).first()
         if label is None:
             errors["label"] = f"This project has no label {label_name!r}."
+    low, high = _confidence(params, "min_confidence", errors), _confidence(params, "max_confidence", errors)
+    if low is not None and high is not None and low > high:
+        errors["min_confidence"] = f"min_confidence ({low:g}) must not exceed max_confidence ({high:g})."
     if errors:
         raise ValidationFailed("Some filters are invalid; see details.", details=errors)
-    return ItemFilters(status, label, label_name == NO_LABEL, language, split, q)
+    return ItemFilters(status, label, label_name == NO_LABEL, language, split, q, low, high)
 
 
 def items_filtered(*, project: Project, filters: ItemFilters) -> QuerySet[Item]:
-    """Return the project's items matching ``filters``, ordered by id, gold label joined."""
-    queryset = Item.objects.filter(project=project).select_related("gold_label")
+    """Return the project's items matching ``filters``, ordered by id, gold label and suggestion joined.
+
+    A confidence bound leaves out items without a suggestion.
+    """
+    queryset = Item.objects.filter(project=project).select_related("gold_label", "predicted_label")
     if filters.status:
         queryset = queryset.filter(status=filters.status)
     if filters.split:
@@ -96,6 +130,10 @@ def items_filtered(*, project: Project, filters: ItemFilters) -> QuerySet[Item]:
         queryset = queryset.filter(gold_label__isnull=True)
     if filters.q:
         queryset = queryset.filter(text__icontains=filters.q)
+    if filters.min_confidence is not None:
+        queryset = queryset.filter(predicted_confidence__gte=filters.min_confidence)
+    if filters.max_confidence is not None:
+        queryset = queryset.filter(predicted_confidence__lte=filters.max_confidence)
     return queryset.order_by("id")
 
 

@@ -14,10 +14,30 @@ from labeling.selectors import project_for_user
 
 class ItemSerializer(serializers.ModelSerializer):
     gold_label = serializers.CharField(source="gold_label.name", read_only=True, allow_null=True, default=None)
+    predicted_label = serializers.CharField(
+        source="predicted_label.name",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="The latest pool scoring's suggestion.",
+    )
 
     class Meta:
         model = Item
-        fields = ["id", "external_id", "text", "language", "split", "status", "gold_label", "metadata", "created_at"]
+        fields = [
+            "id",
+            "external_id",
+            "text",
+            "language",
+            "split",
+            "status",
+            "gold_label",
+            "predicted_label",
+            "predicted_confidence",
+            "predicted_by_version",
+            "metadata",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -36,6 +56,16 @@ FILTER_PARAMETERS = [
     OpenApiParameter("language", OpenApiTypes.STR, description="Language code, e.g. `en`."),
     OpenApiParameter("split", OpenApiTypes.STR, enum=Item.Split.values),
     OpenApiParameter("q", OpenApiTypes.STR, description="Case-insensitive substring of the text."),
+    OpenApiParameter(
+        "min_confidence",
+        OpenApiTypes.NUMBER,
+        description="Suggestion confidence at least this (0-1, inclusive); leaves out items without a suggestion.",
+    ),
+    OpenApiParameter(
+        "max_confidence",
+        OpenApiTypes.NUMBER,
+        description="Suggestion confidence at most this (0-1, inclusive; not below `min_confidence`).",
+    ),
 ]
 
 

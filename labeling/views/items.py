@@ -54,7 +54,7 @@ def _known_total(project, filters: ItemFilters) -> int | None:
     if not filters.active:
         return counts.items
     only_status = filters.status and not (filters.label or filters.unlabeled_only or filters.language)
-    if only_status and not (filters.split or filters.q):
+    if only_status and not (filters.split or filters.q or filters.confidence_range):
         return getattr(counts, filters.status)
     return None
 

@@ -178,6 +178,9 @@ def test_api_returns_the_documented_fields(project, mixed, reviewer, api_client_
         "split",
         "status",
         "gold_label",
+        "predicted_label",
+        "predicted_confidence",
+        "predicted_by_version",
         "metadata",
         "created_at",
     }
@@ -208,3 +211,128 @@ def test_api_bad_filter_is_a_400_naming_the_parameter(project, reviewer, api_cli
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
     assert set(response.json()["error"]["details"]) == {"status", "split"}
+
+
+# --- the suggestion's confidence ------------------------------------------------------------
+
+
+@pytest.fixture
+def scored(project):
+    negative, neutral, positive = project.labels.all()
+    return {
+        "sure": ItemFactory(project=project, text="sure", predicted_label=positive, predicted_confidence=0.97),
+        "edge": ItemFactory(project=project, text="edge", predicted_label=neutral, predicted_confidence=0.5),
+        "unsure": ItemFactory(
+            project=project, text="unsure", predicted_label=negative, predicted_confidence=0.34, predicted_by_version=7
+        ),
+        "unscored": ItemFactory(project=project, text="unscored"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"min_confidence": "0.5"}, ["sure", "edge"]),
+        ({"max_confidence": "0.5"}, ["edge", "unsure"]),
+        ({"min_confidence": "0.4", "max_confidence": "0.6"}, ["edge"]),
+        ({"min_confidence": "0", "max_confidence": "1"}, ["sure", "edge", "unsure"]),
+        ({"min_confidence": "0.5", "max_confidence": "0.5"}, ["edge"]),
+        ({"min_confidence": "", "max_confidence": ""}, ["sure", "edge", "unsure", "unscored"]),
+        ({"min_confidence": "0.3", "q": "sure"}, ["sure", "unsure"]),
+    ],
+)
+def test_the_confidence_range_filters_on_the_suggestion(
+    project, scored, reviewer, client_for, api_client_for, params, expected
+):
+    page = client_for(reviewer).get(page_url(project, **params))
+    assert page.status_code == 200
+    assert ids_on(page.content.decode()) == [scored[name].pk for name in expected]
+    body = api_client_for(reviewer).get(api_url(project), params).json()
+    assert [row["id"] for row in body["results"]] == [scored[name].pk for name in expected]
+
+
+@pytest.mark.parametrize(
+    ("params", "fields"),
+    [
+        ({"min_confidence": "high"}, {"min_confidence"}),
+        ({"max_confidence": "1.5"}, {"max_confidence"}),
+        ({"min_confidence": "-0.1"}, {"min_confidence"}),
+        ({"min_confidence": "nan"}, {"min_confidence"}),
+        ({"max_confidence": "inf"}, {"max_confidence"}),
+        ({"min_confidence": "0.8", "max_confidence": "0.2"}, {"min_confidence"}),
+        ({"min_confidence": "2", "max_confidence": "x"}, {"min_confidence", "max_confidence"}),
+    ],
+)
+def test_a_bad_confidence_range_is_a_400_naming_it(
+    project, scored, reviewer, client_for, api_client_for, params, fields
+):
+    response = api_client_for(reviewer).get(api_url(project), params)
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == fields
+    page = client_for(reviewer).get(page_url(project, **params))
+    assert page.status_code == 400
+    for message in response.json()["error"]["details"].values():
+        assert message.replace("'", "&#x27;") in page.content.decode()
+
+
+def test_the_confidence_messages_say_what_to_do(project, reviewer, api_client_for):
+    details = api_client_for(reviewer).get(api_url(project), {"min_confidence": "0.9", "max_confidence": "0.1"}).json()
+    assert details["error"]["details"] == {
+        "min_confidence": "min_confidence (0.9) must not exceed max_confidence (0.1)."
+    }
+    details = api_client_for(reviewer).get(api_url(project), {"max_confidence": "85%"}).json()
+    assert details["error"]["details"] == {
+        "max_confidence": "max_confidence must be a number between 0 and 1, like 0.8; got '85%'."
+    }
+
+
+def test_keyset_pages_keep_the_confidence_range(project, reviewer, client_for, api_client_for):
+    positive = project.labels.get(name="positive")
+    items = [
+        ItemFactory(project=project, predicted_label=positive, predicted_confidence=0.9 if n % 2 else 0.1)
+        for n in range(130)
+    ]
+    confident = [item.pk for item in items if item.predicted_confidence == 0.9]
+    client = client_for(reviewer)
+    first = client.get(page_url(project, min_confidence="0.8")).content.decode()
+    assert ids_on(first) == confident[:50]
+    assert f'href="?min_confidence=0.8&amp;after={confident[49]}"' in first
+    second = client.get(page_url(project, min_confidence="0.8", after=confident[49])).content.decode()
+    assert ids_on(second) == confident[50:]
+    assert "after=" not in second.split('aria-label="Pages"')[1]
+    seen, url, params = [], api_url(project), {"min_confidence": "0.8", "page_size": 20}
+    while url:
+        body = api_client_for(reviewer).get(url, params).json()
+        seen += [row["id"] for row in body["results"]]
+        url, params = body["next"], None
+    assert seen == confident
+
+
+def test_a_confidence_filtered_page_costs_no_count_and_no_offset(project, reviewer, client_for):
+    ItemFactory.create_batch(60, project=project, predicted_confidence=0.7)
+    with CaptureQueriesContext(connection) as queries:
+        response = client_for(reviewer).get(page_url(project, min_confidence="0.6", max_confidence="0.8", after=5))
+    assert response.status_code == 200
+    item_queries = [q["sql"].upper() for q in queries.captured_queries if "LABELING_ITEM" in q["sql"].upper()]
+    assert not [sql for sql in item_queries if "COUNT(" in sql or "OFFSET" in sql]
+    assert len(item_queries) <= 2
+
+
+def test_the_list_shows_the_suggestion_and_its_confidence(project, scored, reviewer, client_for, api_client_for):
+    page = client_for(reviewer).get(page_url(project)).content.decode()
+    assert ">Suggestion</th>" in page
+    row = page[page.index(f"<td>{scored['unsure'].pk}</td>") :].split("</tr>")[0]
+    assert '<td class="suggestion">' in row and ">negative</span>" in row
+    assert '<span class="confidence">0.34</span>' in row and "v7" in row
+    unscored = page[page.index(f"<td>{scored['unscored'].pk}</td>") :].split("</tr>")[0]
+    assert '<td class="suggestion"><span class="muted">–</span></td>' in unscored
+    results = api_client_for(reviewer).get(api_url(project), {"q": "unsure"}).json()["results"]
+    assert [(r["predicted_label"], r["predicted_confidence"], r["predicted_by_version"]) for r in results] == [
+        ("negative", 0.34, 7)
+    ]
+
+
+def test_the_confidence_filter_shows_no_total_from_the_counters(project, scored, reviewer, client_for):
+    project.counts.add({"items": 4, "unlabeled": 4})
+    page = client_for(reviewer).get(page_url(project, status="unlabeled", min_confidence="0.9")).content.decode()
+    assert "4 items match" not in page and "Showing matching items in id order." in page
