@@ -1,5 +1,10 @@
 """Review and agreement pages, mounted under /projects/ in the ``labeling`` namespace."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from labeling.views import review
+
+urlpatterns = [
+    path("<slug:slug>/review/", review.review_page, name="review"),
+    path("<slug:slug>/agreement/", review.agreement_page, name="agreement"),
+]
