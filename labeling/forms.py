@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -42,6 +43,12 @@ class ProjectForm(forms.Form):
     retrain_after_labels = forms.IntegerField(
         label="Retrain after new labels", min_value=1, max_value=1_000_000, initial=200
     )
+    language_quotas = forms.CharField(
+        required=False,
+        label="Language quotas",
+        help_text="The least each queue batch takes of a language listed above: a share (sw: 0.2 is a fifth of "
+        "the batch) or a count of items (de: 5), comma-separated. Leave empty for no quotas.",
+    )
 
     def __init__(self, *args: Any, creating: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -53,10 +60,29 @@ class ProjectForm(forms.Form):
         raw = self.cleaned_data.get("languages") or ""
         return [code.strip() for code in raw.replace(";", ",").split(",") if code.strip()]
 
+    def clean_language_quotas(self) -> dict[str, float | int]:
+        """Read "sw: 0.2, de: 5" (also "sw=20%") into {"sw": 0.2, "de": 5}; the service checks the values."""
+        quotas: dict[str, float | int] = {}
+        for entry in re.split(r"[,;\n]", self.cleaned_data.get("language_quotas") or ""):
+            if not entry.strip():
+                continue
+            match = QUOTA_ENTRY.match(entry)
+            value = _quota_value(match.group(2)) if match else None
+            if match is None or value is None:
+                raise forms.ValidationError(
+                    f"Could not read {entry.strip()!r}: write each quota as a language code and a share or "
+                    "a count, like sw: 0.2, de: 5."
+                )
+            if match.group(1) in quotas:
+                raise forms.ValidationError(f"{match.group(1)!r} has two quotas; keep one.")
+            quotas[match.group(1)] = value
+        return quotas
+
     @classmethod
     def initial_for(cls, project: Project) -> dict[str, Any]:
         initial = {name: getattr(project, name) for name in cls.base_fields if hasattr(project, name)}
         initial["languages"] = ", ".join(project.languages)
+        initial["language_quotas"] = format_quotas(project.language_quotas)
         return initial
 
     def spec(self, labels: list[LabelSpec]) -> ProjectSpec:
@@ -65,6 +91,24 @@ class ProjectForm(forms.Form):
 
     def changes(self) -> dict[str, Any]:
         return dict(self.cleaned_data)
+
+
+QUOTA_ENTRY = re.compile(r"^\s*([^\s:=]+)\s*[:=]\s*(\S+)\s*$")
+
+
+def _quota_value(text: str) -> float | int | None:
+    """A whole number is a count, a decimal or a percentage a share; None when it is not a number."""
+    try:
+        if text.endswith("%"):
+            return float(text[:-1]) / 100
+        return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+    except ValueError:
+        return None
+
+
+def format_quotas(quotas: dict[str, float | int]) -> str:
+    """Write quotas as the form reads them back: shares keep their decimal point (1.0 is all, 1 is one item)."""
+    return ", ".join(f"{code}: {quota!r}" for code, quota in quotas.items())
 
 
 class LabelRowForm(forms.Form):

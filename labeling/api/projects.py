@@ -17,6 +17,11 @@ from labeling.services.projects import LabelSpec, ProjectSpec, project_create, p
 from webapp.errors import Forbidden
 
 COUNT_FIELDS = ("items", "unlabeled", "queued", "leased", "labeled", "in_review", "gold")
+QUOTAS_HELP = (
+    "Language code (one of the project's languages) -> the least each queue batch takes of it: a share "
+    'between 0 and 1 (a number with a decimal point, 0.2) or a count of items (a whole number, 5), e.g. {"sw": 0.2}. '
+    "Shares add up to at most 1."
+)
 ERRORS = {
     400: OpenApiResponse(description="Invalid input: `error.details` names each bad field."),
     403: OpenApiResponse(description="Not authenticated, or the role is too small."),
@@ -68,6 +73,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "al_strategy",
             "al_batch_size",
             "retrain_after_labels",
+            "language_quotas",
             "labels",
             "role",
             "counts",
@@ -103,6 +109,7 @@ class ProjectCreateSerializer(StrictSerializer):
     )
     al_batch_size = serializers.IntegerField(required=False, default=50)
     retrain_after_labels = serializers.IntegerField(required=False, default=200)
+    language_quotas = serializers.JSONField(required=False, default=dict, help_text=QUOTAS_HELP)
 
 
 class ProjectUpdateSerializer(StrictSerializer):
@@ -115,6 +122,7 @@ class ProjectUpdateSerializer(StrictSerializer):
     al_strategy = serializers.ChoiceField(Project.Strategy.choices, required=False)
     al_batch_size = serializers.IntegerField(required=False)
     retrain_after_labels = serializers.IntegerField(required=False)
+    language_quotas = serializers.JSONField(required=False, help_text=QUOTAS_HELP)
     labels = LabelInputSerializer(
         many=True, required=False, help_text="The whole new label set; labels left out are removed if unused."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ RESERVED_HOTKEYS = "suU?"  # skip, undo (both cases) and help on the labeling pa
 # Slugs that the page URLs use as path segments under /projects/ (a project "new" would be shadowed).
 RESERVED_SLUGS = frozenset({"new"})
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+MAX_QUOTA_COUNT = 10_000  # the largest active-learning batch
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class ProjectSpec:
     al_strategy: str = Project.Strategy.MARGIN_DIVERSITY
     al_batch_size: int = 50
     retrain_after_labels: int = 200
+    language_quotas: dict[str, float | int] = field(default_factory=dict)
 
 
 def validate_label_set(labels: Sequence[LabelSpec]) -> list[LabelSpec]:
@@ -101,8 +104,11 @@ def _is_color(value: str) -> bool:
     return True
 
 
-def _project_field_errors(values: Mapping[str, Any]) -> dict[str, str]:
-    """Check the project fields present in ``values``; return field → message for each problem."""
+def _project_field_errors(values: Mapping[str, Any], current: Project | None = None) -> dict[str, str]:
+    """Check the project fields present in ``values``; return field → message for each problem.
+
+    Language quotas are checked against the languages in ``values``, else ``current``'s.
+    """
     errors: dict[str, str] = {}
     checks = {
         "name": _check_name,
@@ -122,6 +128,12 @@ def _project_field_errors(values: Mapping[str, Any]) -> dict[str, str]:
         message = check(value) if check else None
         if message:
             errors[name] = message
+    if {"languages", "language_quotas"} & set(values) and "languages" not in errors:
+        languages = values.get("languages", current.languages if current else [])
+        quotas = values.get("language_quotas", current.language_quotas if current else {})
+        message = _check_language_quotas(quotas, languages)
+        if message:
+            errors["language_quotas"] = message
     return errors
 
 
@@ -168,6 +180,31 @@ def _check_languages(value: Any) -> str | None:
     if bad:
         return f"Not a language code: {', '.join(repr(code) for code in bad[:5])}; use codes like en, de, pt-BR."
     return "A language is listed twice." if len(set(value)) != len(value) else None
+
+
+def _check_language_quotas(quotas: Any, languages: list[str]) -> str | None:
+    """Check quotas of the shape {code: share in [0, 1] (a float) or count >= 0 (an int)}, codes from ``languages``."""
+    if not isinstance(quotas, dict):
+        return 'Language quotas are an object of language code → share or count, like {"sw": 0.2, "de": 5}.'
+    unknown = [code for code in quotas if code not in languages]
+    if unknown:
+        listed = ", ".join(languages) if languages else "none yet"
+        return (
+            f"Quotas name languages the project does not list: {', '.join(map(repr, unknown[:5]))}. "
+            f"The project's languages: {listed}; add the language first, or remove its quota."
+        )
+    for code, quota in quotas.items():
+        is_count = isinstance(quota, int) and not isinstance(quota, bool)
+        if is_count and not 0 <= quota <= MAX_QUOTA_COUNT:
+            return f"The quota count for {code!r} must be between 0 and {MAX_QUOTA_COUNT:,} items; got {quota}."
+        if not is_count and not (isinstance(quota, float) and math.isfinite(quota) and 0.0 <= quota <= 1.0):
+            return (
+                f"The quota for {code!r} must be a share between 0 and 1 (like 0.2) or a count (like 5); got {quota!r}."
+            )
+    shares = sum(quota for quota in quotas.values() if isinstance(quota, float))
+    if shares > 1.0 + 1e-9:
+        return f"Quota shares add up to {shares:g}; together they can take at most the whole batch (1)."
+    return None
 
 
 def _check_guidelines(value: Any) -> str | None:
@@ -237,6 +274,7 @@ _EDITABLE = (
     "al_strategy",
     "al_batch_size",
     "retrain_after_labels",
+    "language_quotas",
 )
 EDITABLE_FIELDS = _EDITABLE
 
@@ -254,7 +292,7 @@ def project_update(
     unknown = set(changes) - set(_EDITABLE)
     if unknown:
         raise ValidationFailed("Some fields cannot be changed.", details={f: "not editable" for f in sorted(unknown)})
-    errors = _project_field_errors(changes)
+    errors = _project_field_errors(changes, current=project)
     label_set: list[LabelSpec] | None = None
     if labels is not None:
         try:

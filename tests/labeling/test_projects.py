@@ -415,3 +415,127 @@ def test_a_full_label_set_can_still_be_edited(owner, client_for, project):
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[-3000:]
     assert project.labels.filter(name="renamed", order=7).exists()
+
+
+# --- language quotas -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("quotas", "message"),
+    [
+        ({"fr": 0.2}, "does not list: 'fr'"),
+        ({"sw": 1.5}, "share between 0 and 1"),
+        ({"sw": -0.1}, "share between 0 and 1"),
+        ({"sw": float("nan")}, "share between 0 and 1"),
+        ({"sw": "0.2"}, "share between 0 and 1"),
+        ({"sw": True}, "share between 0 and 1"),
+        ({"sw": -3}, "between 0 and 10,000 items"),
+        ({"sw": 10_001}, "between 0 and 10,000 items"),
+        ({"sw": 0.6, "en": 0.5}, "add up to 1.1"),
+        ([["sw", 0.2]], "an object of language code"),
+    ],
+)
+def test_invalid_language_quotas_are_refused_and_nothing_is_written(project_creator, quotas, message):
+    with pytest.raises(ValidationFailed) as caught:
+        project_create(spec=spec(languages=["en", "sw"], language_quotas=quotas), user=project_creator)
+    assert message in caught.value.details["language_quotas"]
+    assert not Project.objects.filter(slug="tickets").exists()
+
+
+def test_language_quotas_keep_shares_and_counts_apart(project_creator):
+    quotas = {"sw": 0.0, "en": 5, "de": 1.0, "fr": 0}
+    project = project_create(
+        spec=spec(languages=["en", "sw", "de", "fr"], language_quotas=quotas), user=project_creator
+    )
+    project.refresh_from_db()
+    assert project.language_quotas == quotas
+    assert [type(project.language_quotas[code]) for code in ("sw", "en", "de", "fr")] == [float, int, float, int]
+
+
+def test_dropping_a_language_that_has_a_quota_is_refused(project):
+    project_update(project=project, changes={"languages": ["en", "sw"], "language_quotas": {"sw": 0.25}})
+    with pytest.raises(ValidationFailed) as caught:
+        project_update(project=project, changes={"languages": ["en"]})
+    assert "does not list: 'sw'" in caught.value.details["language_quotas"]
+    project.refresh_from_db()
+    assert project.languages == ["en", "sw"] and project.language_quotas == {"sw": 0.25}
+    project_update(
+        project=project, changes={"language_quotas": {"en": 0.5, "sw": 0.5}}
+    )  # checked against the kept languages
+    assert Project.objects.get(pk=project.pk).language_quotas == {"en": 0.5, "sw": 0.5}
+
+
+def test_api_patch_sets_language_quotas(project, owner, api_client_for):
+    url = reverse("api-project-detail", kwargs={"slug": project.slug})
+    payload = {"languages": ["en", "sw"], "language_quotas": {"sw": 0.3, "en": 4}}
+    response = api_client_for(owner).patch(url, payload, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["language_quotas"] == {"sw": 0.3, "en": 4}
+    assert Project.objects.get(pk=project.pk).language_quotas == {"sw": 0.3, "en": 4}
+
+
+@pytest.mark.parametrize(
+    "quotas",
+    [{"fr": 0.1}, {"sw": 2.5}, {"sw": -1}, {"sw": 0.7, "en": 0.7}, "sw: 0.2", [0.2], {"sw": None}],
+)
+def test_api_patch_refuses_bad_language_quotas_with_a_400_and_changes_nothing(project, owner, api_client_for, quotas):
+    project_update(project=project, changes={"languages": ["en", "sw"], "language_quotas": {"sw": 0.1}})
+    url = reverse("api-project-detail", kwargs={"slug": project.slug})
+    response = api_client_for(owner).patch(url, {"name": "Renamed", "language_quotas": quotas}, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] and set(error["details"]) == {"language_quotas"}
+    project.refresh_from_db()
+    assert project.name == "Acme sentiment" and project.language_quotas == {"sw": 0.1}
+
+
+def test_api_creates_a_project_with_language_quotas(project_creator, api_client_for):
+    payload = {**NEW_PROJECT, "languages": ["en", "sw"], "language_quotas": {"sw": 0.2}}
+    response = api_client_for(project_creator).post(reverse("api-project-list"), payload, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["language_quotas"] == {"sw": 0.2}
+
+
+def edit_data(project, **overrides) -> dict[str, str]:
+    rows = [{"id": label.pk, "name": label.name, "hotkey": label.hotkey} for label in project.labels.all()]
+    data = form_data(rows, languages="en, sw", **overrides)
+    del data["slug"], data["task_type"]
+    return data
+
+
+def test_edit_page_shows_and_saves_language_quotas(project, owner, client_for):
+    project_update(project=project, changes={"languages": ["en", "sw"], "language_quotas": {"sw": 0.2, "en": 5}})
+    client = client_for(owner)
+    url = reverse("labeling:project-edit", kwargs={"slug": project.slug})
+    page = client.get(url).content.decode()
+    assert 'name="language_quotas" value="sw: 0.2, en: 5"' in page
+    response = client.post(url, edit_data(project, language_quotas="sw: 25%; en=3, "))
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert Project.objects.get(pk=project.pk).language_quotas == {"sw": 0.25, "en": 3}
+    response = client.post(url, edit_data(project, language_quotas=""))
+    assert response.status_code == 302
+    assert Project.objects.get(pk=project.pk).language_quotas == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sw 0.2", "Could not read &#x27;sw 0.2&#x27;"),
+        ("sw: lots", "Could not read &#x27;sw: lots&#x27;"),
+        ("sw: 0.1, sw: 0.2", "&#x27;sw&#x27; has two quotas"),
+        ("fr: 0.1", "does not list: &#x27;fr&#x27;"),
+        ("sw: 150%", "share between 0 and 1"),
+        ("sw: 0.6, en: 0.6", "add up to 1.2"),
+    ],
+)
+def test_edit_page_shows_language_quota_errors_on_the_field(project, owner, client_for, text, message):
+    project_update(project=project, changes={"languages": ["en", "sw"], "language_quotas": {"sw": 0.1}})
+    url = reverse("labeling:project-edit", kwargs={"slug": project.slug})
+    response = client_for(owner).post(url, edit_data(project, name="Renamed", language_quotas=text))
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert message in page
+    field = page[page.index('name="language_quotas"') :]
+    assert field.index(message) < field.index("</div>")  # under the quota field, not only as a banner
+    project.refresh_from_db()
+    assert project.name == "Acme sentiment" and project.language_quotas == {"sw": 0.1}
