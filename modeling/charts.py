@@ -168,3 +168,93 @@ def per_class_bars(per_class: Sequence[Mapping[str, Any]]) -> go.Figure:
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 1.02])
     return fig
+
+
+def learning_curve(points: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Return eval macro-F1 by gold training labels, one marker per version, with its 95% CI as error bars.
+
+    `points` are the learning-curve API's points: version, gold_labels, macro_f1, macro_f1_ci ({low, high}
+    or None), automatic. Automatic versions get hollow markers.
+    """
+    upper = [p["macro_f1_ci"]["high"] - p["macro_f1"] if p.get("macro_f1_ci") else 0.0 for p in points]
+    lower = [p["macro_f1"] - p["macro_f1_ci"]["low"] if p.get("macro_f1_ci") else 0.0 for p in points]
+    fig = go.Figure(
+        go.Scatter(
+            x=[p["gold_labels"] for p in points],
+            y=[p["macro_f1"] for p in points],
+            text=[f"v{p['version']}" for p in points],
+            customdata=[
+                [p["macro_f1_ci"]["low"], p["macro_f1_ci"]["high"]] if p.get("macro_f1_ci") else [None, None]
+                for p in points
+            ],
+            mode="lines+markers+text",
+            textposition="top center",
+            name="Eval macro-F1",
+            line={"color": ACCENT, "width": 2},
+            marker={
+                "size": 9,
+                "color": ACCENT,
+                "symbol": ["circle-open" if p.get("automatic") else "circle" for p in points],
+                "line": {"width": 2, "color": ACCENT},
+            },
+            error_y={"type": "data", "symmetric": False, "array": upper, "arrayminus": lower, "color": GREY},
+            hovertemplate=(
+                "%{text}<br>%{x} gold labels<br>macro-F1 %{y:.3f}"
+                "<br>95% CI [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<extra></extra>"
+            ),
+        )
+    )
+    fig = _layout(fig, x_title="Gold training labels", y_title="Eval macro-F1", height=360)
+    fig.update_layout(hovermode="closest", showlegend=False)
+    fig.update_yaxes(range=[0, 1.05])
+    return fig
+
+
+def stability_curve(pairs: Sequence[Mapping[str, Any]], *, threshold: float, window: int) -> go.Figure:
+    """Return Cohen's kappa between successive versions on the stop set, the window mean and the threshold.
+
+    `pairs` are the learning-curve API's pairs (from_version, to_version, kappa or None, items); an
+    undefined kappa leaves a gap. The mean over the last `window` pairs is drawn where it exists.
+    """
+    names = [f"v{p['from_version']}→v{p['to_version']}" for p in pairs]
+    kappas = [p["kappa"] for p in pairs]
+    means: list[float | None] = []
+    for end in range(1, len(kappas) + 1):
+        recent = kappas[max(0, end - window) : end]
+        full = end >= window and all(k is not None for k in recent)
+        means.append(sum(k for k in recent if k is not None) / window if full else None)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=names,
+            y=kappas,
+            customdata=[p["items"] for p in pairs],
+            mode="lines+markers",
+            name="Kappa, successive versions",
+            line={"color": ACCENT, "width": 2},
+            hovertemplate="%{x}<br>kappa %{y:.4f}<br>%{customdata} stop-set items<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=names,
+            y=means,
+            mode="lines",
+            name=f"Mean of the last {window}",
+            line={"color": GREEN, "width": 2, "dash": "dot"},
+            hovertemplate=f"mean of the last {window} %{{y:.4f}}<extra></extra>",
+        )
+    )
+    # A shape across the whole plot width: visible even with one pair on a category axis.
+    fig.add_hline(
+        y=threshold,
+        line={"color": ORANGE, "width": 1.5, "dash": "dash"},
+        annotation_text=f"threshold {threshold:g}",
+        annotation_position="bottom right",
+    )
+    fig = _layout(fig, x_title="Successive scored versions", y_title="Cohen's kappa on the stop set", height=340)
+    fig.update_layout(hovermode="closest")
+    fig.update_xaxes(type="category")
+    defined = [k for k in kappas if k is not None]
+    fig.update_yaxes(range=[min([0.0, *defined]) - 0.02, 1.02])
+    return fig

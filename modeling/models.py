@@ -1,4 +1,4 @@
-"""Model versions trained for a project, and their predictions on the project's pool."""
+"""Model versions trained for a project, their predictions on the pool, retraining runs and the stop set."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -34,10 +35,15 @@ class ModelVersion(models.Model):
     temperature = models.FloatField(null=True, blank=True)
     # Training curve as it happens: [{"step", "epoch", "loss", "lr", "eval": {...} | null, "t"}, ...] (throttled).
     history = models.JSONField(default=list, blank=True)
-    # What the version was trained on: {"train": n, "eval": n, "snapshot": sha256, "labels": {...}}.
+    # What the version was trained on: {"train": n (gold train split + labeled pool), "eval": n, "snapshot": sha256,
+    # "label_counts": {...}, "new_labels": n (taken off Project.labels_since_training when its rows were read)}.
     data = models.JSONField(default=dict, blank=True)
+    # Predicted label id per stop-set item, {"<item id>": <label id>}, written by pool scoring: successive
+    # versions' agreement on the fixed stop set is the "stabilizing predictions" stopping signal.
+    stop_predictions = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     job = models.ForeignKey("webapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Null for versions the system started (automatic retraining).
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -116,3 +122,97 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"prediction of {self.model_version} for item {self.item_id}"
+
+
+class Retraining(models.Model):
+    """One retraining chain of a project (train, evaluate, calibrate, score the pool, refresh the queue).
+
+    ``running`` is the chain in flight; ``pending`` is the one follow-up that triggers arriving during it
+    coalesce into. The partial unique constraints make "at most one of each per project" a database
+    guarantee, whatever races the services' row lock would miss.
+    """
+
+    class Trigger(models.TextChoices):
+        AUTO = "auto", "Automatic"
+        MANUAL = "manual", "Retrain now"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    # No single-column index on project: the index and both constraints below start with it.
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="retrainings", db_index=False
+    )
+    trigger = models.CharField(max_length=8, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    version = models.OneToOneField(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="retraining"
+    )
+    # The first person who asked; null for automatic runs (the system).
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requests = models.PositiveIntegerField(default=1, help_text="Triggers coalesced into this run.")
+    # Project.labels_since_training when the chain started; consumed on a failure before training read it.
+    labels_at_start = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project"], condition=Q(status="running"), name="retraining_one_running"),
+            models.UniqueConstraint(fields=["project"], condition=Q(status="pending"), name="retraining_one_pending"),
+        ]
+        indexes = [models.Index(fields=["project", "-created_at"], name="retraining_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.get_trigger_display()} retraining of {self.project} ({self.status})"
+
+    def mark_running(self, *, version: ModelVersion, labels_at_start: int) -> None:
+        self.status = self.Status.RUNNING
+        self.version = version
+        self.labels_at_start = labels_at_start
+        self.started_at = timezone.now()
+        self.save()
+
+    def mark_finished(self, status: str, error: str = "") -> None:
+        self.status = status
+        self.error = error
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])
+
+
+class StopSet(models.Model):
+    """A project's fixed stop set, chosen once from the unlabeled pool and predicted by every scored version.
+
+    Bloodgood & Vijay-Shanker (2009), "A method for stopping active learning based on stabilizing
+    predictions": the set never changes, so successive versions' predictions on it are comparable, and
+    its items are predicted even after they get labeled. This row is the "chosen once" guarantee: its
+    primary key is the project, so a second chooser fails on the insert instead of choosing again.
+    """
+
+    project = models.OneToOneField("labeling.Project", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"stop set of project {self.project_id}"
+
+
+class StopSetItem(models.Model):
+    """One item of a project's stop set."""
+
+    # No single-column index on stop_set: the unique constraint starts with it.
+    stop_set = models.ForeignKey(StopSet, on_delete=models.CASCADE, related_name="items", db_index=False)
+    item = models.ForeignKey("labeling.Item", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stop_set", "item"], name="stopset_unique_item")]
+
+    def __str__(self) -> str:
+        return f"stop-set item {self.item_id} of project {self.stop_set_id}"

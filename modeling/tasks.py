@@ -1,4 +1,5 @@
-"""Celery tasks of the modeling app (``gpu`` queue): thin, idempotent wrappers that run a service as a ``Job``.
+"""Celery tasks of the modeling app: thin, idempotent wrappers that run a service as a ``Job`` (``gpu`` queue),
+and the beat tasks (``default`` queue).
 
 The services import torch only inside their job bodies, so a worker's parent process that imports
 this module to register the tasks never loads torch nor initialises CUDA.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from modeling.services.retraining import retraining_after_job, retrainings_advance_due
 from modeling.services.scoring import pool_score_run
 from modeling.services.training import train_run, versions_fail_orphaned
 from webapp.jobs import run_job
@@ -19,16 +21,30 @@ from webapp.models import Job
 @shared_task(name="modeling.tasks.train_model_version", ignore_result=True, acks_late=True)
 def train_model_version(job_id: str) -> None:
     """Fine-tune, calibrate and save the job's model version, then queue pool scoring."""
-    run_job(job_id, Job.Kind.TRAIN, train_run)
+    try:
+        run_job(job_id, Job.Kind.TRAIN, train_run)
+    finally:
+        # A failed training ends its retraining chain here (and lets a follow-up start).
+        retraining_after_job(job_id=job_id)
 
 
 @shared_task(name="modeling.tasks.score_pool", ignore_result=True, acks_late=True)
 def score_pool(job_id: str) -> None:
     """Score the project's unlabeled pool with the job's model version."""
-    run_job(job_id, Job.Kind.SCORE, pool_score_run)
+    try:
+        run_job(job_id, Job.Kind.SCORE, pool_score_run)
+    finally:
+        # The chain's last step: settle its retraining and start the follow-up, if one is due.
+        retraining_after_job(job_id=job_id)
 
 
 @shared_task(name="modeling.tasks.fail_orphaned_versions", ignore_result=True, queue="default")
 def fail_orphaned_versions() -> int:
     """Fail versions whose training job was cancelled before it ran or reaped after its worker died."""
     return versions_fail_orphaned()
+
+
+@shared_task(name="modeling.tasks.retrain_due_projects", ignore_result=True, queue="default")
+def retrain_due_projects() -> int:
+    """Start due retrainings (new-label threshold or a waiting follow-up) and settle chains whose jobs ended."""
+    return retrainings_advance_due()

@@ -11,6 +11,8 @@ app_name = "modeling"
 urlpatterns = [
     path("", views.version_list, name="version-list"),
     path("train/", views.train, name="train"),
+    path("retrain/", views.retrain, name="retrain"),
+    path("learning-curve/", views.learning_curve, name="learning-curve"),
     path("<int:number>/", views.version_detail, name="version-detail"),
     path("<int:number>/progress/", views.version_progress, name="version-progress"),
 ]

@@ -1,4 +1,5 @@
-"""Model version pages: the list, one version's metrics and live training curves, and the train form."""
+"""Model version pages: the list (with "Retrain now"), one version's metrics and live training curves, the
+train form, and the learning curve with its stopping signal."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.text import capfirst
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.models import Item, Project, Role
 from labeling.selectors import project_for_user
 from modeling import charts
+from modeling.api.serializers import learning_curve_data
 from modeling.forms import TrainForm
 from modeling.models import ModelVersion
+from modeling.selectors import learning_curve as learning_curve_of
+from modeling.selectors import retraining_state
 from webapp.errors import ApplicationError, NotFound
 
 # While a version is in one of these states its page polls the progress endpoint.
@@ -28,7 +32,7 @@ MANAGER_ROLES = (Role.OWNER, Role.ADMIN)
 def _version(project: Project, number: int) -> ModelVersion:
     version = (
         ModelVersion.objects.filter(project=project, number=number)
-        .select_related("job", "created_by", "parent")
+        .select_related("job", "created_by", "parent", "retraining")
         .first()
     )
     if version is None:
@@ -111,13 +115,49 @@ def _progress(version: ModelVersion) -> dict[str, Any]:
 @require_GET
 def version_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug)
-    versions = ModelVersion.objects.filter(project=project).select_related("created_by", "job")
+    versions = ModelVersion.objects.filter(project=project).select_related("created_by", "job", "retraining")
     context = {
         "project": project,
         "rows": [_summary(v) for v in versions],
         "may_train": project.user_role in MANAGER_ROLES,  # type: ignore[attr-defined]
+        "retraining": retraining_state(project=project),
     }
     return render(request, "modeling/version_list.html", context)
+
+
+@login_required
+@require_POST
+def retrain(request: HttpRequest, slug: str) -> HttpResponse:
+    """The "Retrain now" button: start a retraining chain or join the follow-up of the one running."""
+    project = project_for_user(user=request.user, slug=slug, min_role=Role.OWNER)
+    # Imported here, like the train view's service: the web process loads it only when it is used.
+    from modeling.services.retraining import retraining_request
+
+    try:
+        outcome = retraining_request(project=project, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, outcome.message)
+    return redirect("modeling:version-list", slug=project.slug)
+
+
+@login_required
+@require_GET
+def learning_curve(request: HttpRequest, slug: str) -> HttpResponse:
+    """Eval macro-F1 by gold labels per version, and whether successive versions' predictions stabilised."""
+    project = project_for_user(user=request.user, slug=slug)
+    data = learning_curve_data(learning_curve_of(project=project))
+    stopping = data["stopping"]
+    figures = {}
+    if data["points"]:
+        figures["curve"] = _figure(charts.learning_curve(data["points"]))
+    if stopping["pairs"]:
+        figures["stability"] = _figure(
+            charts.stability_curve(stopping["pairs"], threshold=stopping["threshold"], window=stopping["window"])
+        )
+    context = {"project": project, "curve": data, "stopping": stopping, "figures": figures}
+    return render(request, "modeling/learning_curve.html", context)
 
 
 @login_required

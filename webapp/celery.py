@@ -39,6 +39,7 @@ app.conf.beat_schedule = {
     "sweep-import-uploads": {"task": "labeling.tasks.sweep_import_uploads", "schedule": 3600.0},
     "expire-leases": {"task": "labeling.tasks.expire_leases", "schedule": 60.0},
     "fail-orphaned-versions": {"task": "modeling.tasks.fail_orphaned_versions", "schedule": 300.0},
+    "retrain-due-projects": {"task": "modeling.tasks.retrain_due_projects", "schedule": 30.0},
 }
 
 

@@ -13,4 +13,6 @@ urlpatterns = [
         views.ModelVersionDetailView.as_view(),
         name="api-model-version-detail",
     ),
+    path("projects/<slug:slug>/retrain", views.RetrainView.as_view(), name="api-retrain"),
+    path("projects/<slug:slug>/learning-curve", views.LearningCurveView.as_view(), name="api-learning-curve"),
 ]

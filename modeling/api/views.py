@@ -1,4 +1,5 @@
-"""``GET/POST /api/v1/projects/{slug}/model-versions`` and ``GET …/model-versions/{number}``."""
+"""``GET/POST /api/v1/projects/{slug}/model-versions``, ``GET …/model-versions/{number}``, ``POST …/retrain``
+and ``GET …/learning-curve``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,18 @@ from rest_framework.views import APIView
 
 from labeling.models import Role
 from labeling.selectors import project_for_user
-from modeling.api.serializers import ModelVersionDetailSerializer, ModelVersionSerializer, TrainingRequestSerializer
+from modeling.api.serializers import (
+    LearningCurveSerializer,
+    ModelVersionDetailSerializer,
+    ModelVersionSerializer,
+    RetrainingSerializer,
+    RetrainOutcomeSerializer,
+    TrainingRequestSerializer,
+    learning_curve_data,
+)
 from modeling.models import ModelVersion
+from modeling.selectors import learning_curve
+from modeling.services.retraining import retraining_request
 from modeling.services.training import training_start
 from webapp.errors import NotFound
 
@@ -67,3 +78,40 @@ class ModelVersionDetailView(APIView):
         if found is None:
             raise NotFound("Model version not found.")
         return Response(ModelVersionDetailSerializer(found).data)
+
+
+class RetrainView(APIView):
+    serializer_class = RetrainOutcomeSerializer
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: RetrainOutcomeSerializer,
+            400: OpenApiResponse(description="Too little gold data to train (`error.details.missing` says what)."),
+            403: OpenApiResponse(description="Needs the model owner role."),
+            404: NOT_A_MEMBER,
+        },
+        summary="Retrain now: start the train → score → queue chain, or join the follow-up of the one running",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = project_for_user(user=request.user, slug=slug, min_role=Role.OWNER)
+        outcome = retraining_request(project=project, user=request.user)
+        body = {
+            "action": outcome.action,
+            "message": outcome.message,
+            "retraining": RetrainingSerializer(outcome.retraining).data,
+            "running": RetrainingSerializer(outcome.running).data if outcome.running else None,
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class LearningCurveView(APIView):
+    serializer_class = LearningCurveSerializer
+
+    @extend_schema(
+        responses={200: LearningCurveSerializer, 404: NOT_A_MEMBER},
+        summary="Eval macro-F1 (95% CI) by gold labels per version, and the stabilizing-predictions stop signal",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = project_for_user(user=request.user, slug=slug)
+        return Response(learning_curve_data(learning_curve(project=project)))

@@ -1,4 +1,5 @@
-"""Pool scoring: a candidate's calibrated predictions and embeddings for every unlabeled pool item.
+"""Pool scoring: a candidate's calibrated predictions and embeddings for every unlabeled pool item,
+and its predicted label for every item of the project's stop set (labeled or not).
 
 torch and the heavy parts of ``modeling.ml`` are imported inside the job body only.
 """
@@ -58,11 +59,17 @@ def pool_items(version: ModelVersion) -> Any:
 
 def pool_score_run(job: Job) -> dict[str, Any]:
     """Score the pool with the job's version, replacing that version's earlier predictions; return counts."""
+    # Imported here: both modules read this module's helpers.
+    from modeling.services.queue_refresh import queue_refresh
+    from modeling.services.stop_set import stop_set_ensure
+
     version = ModelVersion.objects.select_related("project").get(pk=job.params["model_version_id"])
     if version.status not in SCOREABLE:
         raise Conflict(f"Version {version.number} is {version.status}; only a trained version can score the pool.")
     classifier = _load_verified(version)
     label_ids = _label_ids(version, classifier.labels)
+    # Chosen (the first time) before the queue refresh below moves items: from the pool as it stands.
+    stop_ids = stop_set_ensure(project_id=version.project_id)
     items = pool_items(version)
     total = items.count()
     # Earlier rows of this version go first: a rerun (retry, redelivery) never mixes two runs' outputs.
@@ -75,12 +82,11 @@ def pool_score_run(job: Job) -> dict[str, Any]:
         scored += len(chunk)
         job.set_progress(scored / max(total, 1), f"scored {scored}/{total} pool items")
     logger.info("pool scored", extra={"version_id": version.pk, "scored": scored, "replaced": deleted})
-    # Imported here: queue_refresh reads this module's helpers.
-    from modeling.services.queue_refresh import queue_refresh
-
+    job.set_progress(1.0, f"predicting the {len(stop_ids)} stop-set items")
+    _predict_stop_set(classifier, version, stop_ids, label_ids)
     job.set_progress(1.0, f"ranking the queue from {scored} predictions")
     queue_refresh(version=version)
-    return {"model_version": version.number, "scored": scored, "replaced": deleted}
+    return {"model_version": version.number, "scored": scored, "replaced": deleted, "stop_set": len(stop_ids)}
 
 
 def _load_verified(version: ModelVersion) -> Classifier:
@@ -123,13 +129,36 @@ def _chunks(items: Any) -> Iterator[list[tuple[int, str]]]:
         last = chunk[-1][0]
 
 
-def _predict(classifier: Classifier, version: ModelVersion, texts: list[str]) -> Predictions:
+def _predict(
+    classifier: Classifier, version: ModelVersion, texts: list[str], *, embeddings: bool = True
+) -> Predictions:
     """Score one chunk: length-sorted batches, calibrated probabilities and mean-pooled embeddings."""
     from modeling.ml.config import InferenceConfig
 
     max_length = int(version.train_config.get("max_length", 256))
     config = InferenceConfig(batch_size=INFERENCE_BATCH_SIZE, max_length=max_length, device="auto")
-    return classifier.predict(texts, config, return_embeddings=True)
+    return classifier.predict(texts, config, return_embeddings=embeddings)
+
+
+def _predict_stop_set(classifier: Classifier, version: ModelVersion, item_ids: list[int], label_ids: list[int]) -> None:
+    """Store the version's predicted label id for every stop-set item in ``version.stop_predictions``.
+
+    Items still in the pool were just scored: their Prediction rows are reused. The others (labeled
+    since the set was chosen) are predicted here, so every version answers for the same items.
+    """
+    predicted: dict[int, int] = {}
+    for start in range(0, len(item_ids), BULK_BATCH_SIZE):
+        ids = item_ids[start : start + BULK_BATCH_SIZE]
+        rows = Prediction.objects.filter(model_version=version, item_id__in=ids).values_list("item_id", "label_id")
+        predicted.update(rows)
+        missing = [item_id for item_id in ids if item_id not in predicted]
+        texts = dict(Item.objects.filter(pk__in=missing).values_list("id", "text"))
+        if texts:
+            order = list(texts)
+            labels = _predict(classifier, version, [texts[i] for i in order], embeddings=False).labels
+            predicted.update({item_id: label_ids[int(labels[i])] for i, item_id in enumerate(order)})
+    version.stop_predictions = {str(item_id): predicted[item_id] for item_id in item_ids if item_id in predicted}
+    version.save(update_fields=["stop_predictions", "updated_at"])
 
 
 def _write(version: ModelVersion, item_ids: list[int], predictions: Predictions, label_ids: list[int]) -> None:

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
+from django.db.models.functions import Greatest
 
 from labeling.models import ROLE_RANK, Item, Label, Project, Role
 from labeling.selectors import role_for_user
@@ -65,6 +66,9 @@ _STRINGS = {"class_weights", "truncation", "precision"}
 HISTORY_INTERVAL_S = 1.0
 ACTIVE_JOB = (Job.Status.QUEUED, Job.Status.RUNNING)
 PARENT_STATUSES = (ModelVersion.Status.CANDIDATE, ModelVersion.Status.APPROVED, ModelVersion.Status.PRODUCTION)
+# Gold items a version learns from: the imported train split and every pool item labeled through the queue.
+# The eval split stays frozen for evaluation.
+TRAINING_SPLITS = (Item.Split.TRAIN, Item.Split.POOL)
 
 
 def train_config_from_overrides(overrides: Any) -> TrainConfig:
@@ -118,13 +122,13 @@ def _require_manager(*, project: Project, user: Any) -> None:
 
 
 def _check_training_data(project: Project) -> None:
-    """Refuse a project without gold train examples of two labels or without gold eval examples."""
+    """Refuse a project without gold training examples of two labels or without gold eval examples."""
     gold = Item.objects.filter(project=project, gold_label__isnull=False)
-    train_labels = gold.filter(split=Item.Split.TRAIN).values("gold_label").distinct().count()
+    train_labels = gold.filter(split__in=TRAINING_SPLITS).values("gold_label").distinct().count()
     has_eval = gold.filter(split=Item.Split.EVAL).exists()
     missing = []
     if train_labels < 2:
-        missing.append(f"gold train items for at least 2 labels (found {train_labels})")
+        missing.append(f"gold train or labeled pool items for at least 2 labels (found {train_labels})")
     if not has_eval:
         missing.append("gold items in the eval split (found none)")
     if missing:
@@ -143,7 +147,17 @@ def training_start(*, project: Project, user: Any, overrides: dict[str, Any] | N
     while another training of the project is queued or running.
     """
     _require_manager(project=project, user=user)
-    config = train_config_from_overrides(overrides)
+    return training_enqueue(project=project, user=user, config=train_config_from_overrides(overrides))
+
+
+@transaction.atomic
+def training_enqueue(*, project: Project, user: Any, config: TrainConfig) -> ModelVersion:
+    """Create the next queued ModelVersion with `config` and its training job, and enqueue it on commit.
+
+    No role check: callers check it (`training_start`) or are the system (automatic retraining, `user`
+    None, which makes the version's ``created_by`` null). Raises ValidationFailed for missing data and
+    Conflict while another training of the project is queued or running.
+    """
     _check_training_data(project)
     # The project row lock serialises starts: the active-training check and the next number are
     # read and written by one transaction at a time, so two clicks never share a number.
@@ -197,11 +211,11 @@ class TrainingRows:
 
 
 def training_rows(project: Project) -> TrainingRows:
-    """Load the gold train and eval splits, ordered by id so a rerun sees the same sequence."""
+    """Load the gold training items (train split and labeled pool) and the eval split, ordered by id."""
     labels = list(Label.objects.filter(project=project).order_by("order", "id").values_list("id", "name"))
     index = {label_id: i for i, (label_id, _) in enumerate(labels)}
     gold = Item.objects.filter(project=project, gold_label__isnull=False).order_by("id")
-    train = list(gold.filter(split=Item.Split.TRAIN).values_list("text", "gold_label_id"))
+    train = list(gold.filter(split__in=TRAINING_SPLITS).values_list("text", "gold_label_id"))
     evals = list(gold.filter(split=Item.Split.EVAL).values_list("text", "gold_label_id", "language"))
     return TrainingRows(
         labels=[name for _, name in labels],
@@ -211,6 +225,27 @@ def training_rows(project: Project) -> TrainingRows:
         eval_labels=[index[label] for _, label, _ in evals],
         eval_languages=[language or "und" for _, _, language in evals],
     )
+
+
+@transaction.atomic
+def training_rows_consume(version: ModelVersion) -> TrainingRows:
+    """Read the version's training rows and take the labels they include off the project's new-label counter.
+
+    The project row lock makes the snapshot exact: labeling adds to ``labels_since_training`` last in
+    the transaction that makes an item gold, so that increment waits here; the item is then either in
+    the rows read and in the snapshot, or in neither and counted toward the next retraining. The counter
+    is decreased by the snapshot (F(), never overwritten) and the amount is kept in ``data["new_labels"]``
+    (added up over reruns), which also tells automatic retraining that this version consumed its labels.
+    """
+    project = Project.objects.select_for_update().get(pk=version.project_id)
+    consumed = project.labels_since_training
+    rows = training_rows(project)
+    Project.objects.filter(pk=project.pk).update(
+        labels_since_training=Greatest(F("labels_since_training") - consumed, 0)
+    )
+    version.data = {**version.data, "new_labels": int(version.data.get("new_labels", 0)) + consumed}
+    version.save(update_fields=["data", "updated_at"])
+    return rows
 
 
 def train_run(job: Job) -> dict[str, Any]:
@@ -247,7 +282,7 @@ def _train_version(job: Job, version: ModelVersion) -> None:
     """Train (or adopt an earlier attempt's artifact) and leave the version a candidate."""
     from modeling.ml.artifacts import snapshot_hash
 
-    rows = training_rows(version.project)
+    rows = training_rows_consume(version)
     _check_rows(rows)
     snapshot = snapshot_hash(rows.train_texts + rows.eval_texts, _split_tags(rows))
     _record_data(version, rows, snapshot)
@@ -412,6 +447,7 @@ def _quantization(result: TrainResult, rows: TrainingRows, tokenizer: Any, max_l
 def _record_data(version: ModelVersion, rows: TrainingRows, snapshot: str) -> None:
     """Store what the version was trained on."""
     version.data = {
+        "new_labels": int(version.data.get("new_labels", 0)),
         "train": len(rows.train_texts),
         "eval": len(rows.eval_texts),
         "snapshot": snapshot,

@@ -61,7 +61,7 @@ def test_no_data_answers_400_saying_what_is_missing(project, owner, api_client_f
     response = api_client_for(owner).post(LIST, {}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "not_enough_data"
-    assert "gold train items for at least 2 labels (found 0)" in response.json()["error"]["message"]
+    assert "gold train or labeled pool items for at least 2 labels (found 0)" in response.json()["error"]["message"]
 
 
 def test_members_read_versions_with_metrics_and_outsiders_get_404(

@@ -48,7 +48,7 @@ def test_every_unlabeled_and_queued_pool_item_gets_one_calibrated_prediction(tra
     )
     predictions = list(Prediction.objects.filter(model_version=version).select_related("label"))
     assert len(expected) == 30 and {p.item_id for p in predictions} == expected
-    assert job.result == {"model_version": 1, "scored": 30, "replaced": 0}
+    assert job.result == {"model_version": 1, "scored": 30, "replaced": 0, "stop_set": 30}
     assert job.progress == 1.0
     for p in predictions:
         probs = np.array(p.probs)
