@@ -1,0 +1,333 @@
+"""The model server: the served versions loaded once per device, dynamic batching, hot swap, the log.
+
+One process holds every served model (a project's ``production`` and ``canary`` versions, and a
+shadow) behind a ``DynamicBatcher`` each, and answers web workers over a local socket. Web workers
+never load a model: that would cost a model copy and a set of torch threads per worker, and CUDA
+cannot survive a fork. Torch's intra-op threads are set once to the cores this process owns.
+
+Hot swap: ``load`` of a key that is already served loads and warms the new version *beside* the
+old one, then hands the batcher the new runner; a batch already running finishes on the old model
+and no request is refused or fails during the switch.
+
+Each answered text becomes a prediction-log row appended to a write-behind ``LogBuffer``; the
+caller's metadata (project, caller key, alias) comes with the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import socketserver
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modeling.ml.batching import BatchPolicy, DynamicBatcher, Overloaded
+from modeling.ml.config import DeviceRequest
+from modeling.serving.logbuffer import LogBuffer, Row
+from modeling.serving.protocol import ProtocolError, parse_address, recv_message, send_message
+
+logger = logging.getLogger(__name__)
+
+WARMUP_TEXTS = ["warm up", "a slightly longer warm-up text, so two lengths are compiled and cached"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to serve under ``key``: a verified artifact directory and how to run it."""
+
+    key: str
+    path: str
+    version: int
+    manifest_sha256: str | None = None
+    max_length: int = 256
+    quantize_int8: bool = False
+    device: DeviceRequest = "auto"
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """One text's calibrated probabilities, in the label order of the version that computed them.
+
+    The version travels with the result: during a hot swap a request queued before the switch may
+    run on the new model, and its answer must name the model that actually produced it.
+    """
+
+    probs: list[float]
+    version: int
+    labels: list[str]
+
+
+@dataclass
+class _Slot:
+    spec: ModelSpec
+    labels: list[str]
+    batcher: DynamicBatcher[TextResult]
+    loaded_at: float = field(default_factory=time.time)
+
+
+class ModelNotLoaded(LookupError):
+    """No model is served under the requested key."""
+
+
+Runner = Callable[[list[str]], list[TextResult]]
+Loader = Callable[[ModelSpec], tuple[list[str], Runner]]
+
+
+def artifact_runner(spec: ModelSpec) -> tuple[list[str], Runner]:
+    """Load ``spec``'s artifact (verified against its manifest hash) and return its labels and runner."""
+    from modeling.ml.artifacts import load_artifact
+    from modeling.ml.config import InferenceConfig
+
+    device: DeviceRequest = "cpu" if spec.quantize_int8 else spec.device
+    classifier = load_artifact(spec.path, expected_manifest_sha256=spec.manifest_sha256)
+    config = InferenceConfig(batch_size=64, max_length=spec.max_length, device=device, quantize_int8=spec.quantize_int8)
+
+    labels = list(classifier.labels)
+
+    def run(texts: list[str]) -> list[TextResult]:
+        predictions = classifier.predict(texts, config)
+        return [
+            TextResult(probs=[round(float(p), 6) for p in row], version=spec.version, labels=labels)
+            for row in predictions.probabilities
+        ]
+
+    return labels, run
+
+
+class ModelServer:
+    """Serve loaded versions by key; thread-safe; ``serve`` exposes it on a socket."""
+
+    def __init__(
+        self,
+        *,
+        policy: BatchPolicy | None = None,
+        log: LogBuffer | None = None,
+        loader: Loader = artifact_runner,
+        threads: int | None = None,
+    ) -> None:
+        self.policy = policy or BatchPolicy()
+        self._log = log
+        self._loader = loader
+        self._slots: dict[str, _Slot] = {}
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self.threads = _set_threads(threads)
+        self.started_at = time.time()
+
+    # --- models ------------------------------------------------------------------------------
+
+    def load(self, spec: ModelSpec) -> dict[str, Any]:
+        """Load and warm ``spec``, then serve it under its key (a hot swap when the key is served)."""
+        with self._load_lock:  # one load at a time: two models loading at once would double peak memory
+            current = self._slots.get(spec.key)
+            if current is not None and current.spec == spec:
+                return self._describe(current)
+            labels, runner = self._loader(spec)
+            runner(WARMUP_TEXTS)
+            with self._lock:
+                current = self._slots.get(spec.key)
+                if current is None:
+                    slot = _Slot(spec, labels, DynamicBatcher(runner, self.policy, name=f"batcher-{spec.key}"))
+                else:
+                    current.batcher.replace_runner(runner)
+                    slot = _Slot(spec, labels, current.batcher)
+                self._slots[spec.key] = slot
+        logger.info("model loaded", extra={"key": spec.key, "version": spec.version, "swap": current is not None})
+        return self._describe(slot)
+
+    def unload(self, key: str) -> bool:
+        """Stop serving ``key`` after its queued requests finish; return whether it was served."""
+        with self._lock:
+            slot = self._slots.pop(key, None)
+        if slot is not None:
+            slot.batcher.close(drain=True)
+        return slot is not None
+
+    def models(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._describe(slot) for slot in self._slots.values()]
+
+    def _describe(self, slot: _Slot) -> dict[str, Any]:
+        return {"key": slot.spec.key, "version": slot.spec.version, "labels": slot.labels, "loaded_at": slot.loaded_at}
+
+    # --- predictions ---------------------------------------------------------------------------
+
+    def predict(
+        self, key: str, texts: list[str], meta: dict[str, Any] | None = None, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Return the served version's calibrated predictions for ``texts``, in order, and log them.
+
+        Raises ``ModelNotLoaded`` for an unknown key and ``Overloaded`` when the queue is full.
+        """
+        with self._lock:
+            slot = self._slots.get(key)
+        if slot is None:
+            raise ModelNotLoaded(f"no model is served under {key!r}")
+        started = time.perf_counter()
+        # A request always runs whole in one batch, so one runner, hence one version, answers all its texts.
+        results = slot.batcher.submit(texts).result(timeout=timeout)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        ids = [str(uuid.uuid4()) for _ in texts]
+        if self._log is not None and not (meta or {}).get("no_log"):
+            self._log.append(_log_rows(slot.spec.key, texts, results, ids, latency_ms, meta or {}))
+        return {
+            "version": results[0].version,
+            "labels": results[0].labels,
+            "ids": ids,
+            "probs": [result.probs for result in results],
+            "latency_ms": round(latency_ms, 3),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            slots = list(self._slots.values())
+        log = self._log.stats().__dict__ if self._log is not None else None
+        return {
+            "threads": self.threads,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "models": {
+                slot.spec.key: {**slot.batcher.stats().__dict__, "version": slot.spec.version} for slot in slots
+            },
+            "log": log,
+        }
+
+    def close(self) -> None:
+        """Finish every queued request, then flush the prediction log."""
+        with self._lock:
+            slots, self._slots = list(self._slots.values()), {}
+        for slot in slots:
+            slot.batcher.close(drain=True)
+        if self._log is not None:
+            self._log.close()
+
+    # --- the socket ------------------------------------------------------------------------------
+
+    def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Answer one protocol message (``predict``, ``load``, ``unload``, ``models``, ``stats``, ``ping``)."""
+        op = message.get("op")
+        try:
+            if op == "predict":
+                return {"ok": self.predict(str(message["key"]), _texts(message), message.get("meta") or {})}
+            if op == "load":
+                return {"ok": self.load(ModelSpec(**message["spec"]))}
+            if op == "unload":
+                return {"ok": self.unload(str(message["key"]))}
+            if op == "models":
+                return {"ok": self.models()}
+            if op == "stats":
+                return {"ok": self.stats()}
+            if op == "ping":
+                return {"ok": "pong"}
+            return _error("bad_request", f"unknown op {op!r}")
+        except Overloaded as exc:
+            return _error("overloaded", str(exc), retry_after=exc.retry_after)
+        except ModelNotLoaded as exc:
+            return _error("model_not_loaded", str(exc))
+        except (KeyError, TypeError, ValueError) as exc:
+            return _error("bad_request", f"malformed {op} message: {exc}")
+        except Exception as exc:  # a model error answers this request; the server keeps serving others
+            logger.exception("model server request failed", extra={"op": op})
+            return _error("model_error", f"{type(exc).__name__}: {exc}")
+
+    def serve(self, address: str, ready: threading.Event | None = None) -> socketserver.BaseServer:
+        """Listen on ``address`` (a socket path or host:port) in a background thread; return the server."""
+        family, bind = parse_address(address)
+        if family == socket.AF_UNIX:
+            Path(bind).unlink(missing_ok=True)
+            server_cls: type[socketserver.BaseServer] = _UnixServer
+        else:
+            server_cls = _TcpServer
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                sock: socket.socket = self.request
+                while True:
+                    try:
+                        message = recv_message(sock)
+                    except (ProtocolError, OSError):
+                        return
+                    if message is None:
+                        return
+                    try:
+                        send_message(sock, outer.handle(message))
+                    except OSError:
+                        return
+
+        server = server_cls(bind, Handler)
+        threading.Thread(target=server.serve_forever, name="model-server", daemon=True).start()
+        if ready is not None:
+            ready.set()
+        return server
+
+
+# A web deployment opens one connection per worker thread at start-up: the default backlog of 5
+# refuses a burst of them with EAGAIN.
+BACKLOG = 512
+
+
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    request_queue_size = BACKLOG
+
+
+class _TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    request_queue_size = BACKLOG
+    allow_reuse_address = True
+
+
+def _texts(message: dict[str, Any]) -> list[str]:
+    texts = message.get("texts")
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise ValueError("texts must be a non-empty list of strings")
+    return texts
+
+
+def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def _set_threads(threads: int | None) -> int:
+    """Give torch the cores this process owns (or ``threads``), once, before any model runs."""
+    from modeling.ml.runtime import available_cores, set_threads
+
+    return set_threads(threads or available_cores())
+
+
+def _log_rows(
+    key: str,
+    texts: list[str],
+    results: Sequence[TextResult],
+    ids: list[str],
+    latency_ms: float,
+    meta: dict[str, Any],
+) -> list[Row]:
+    """One prediction-log row per text: ids, version, caller, latency, label, probabilities, length, hash."""
+    now = time.time()
+    rows = []
+    for text, result, prediction_id in zip(texts, results, ids, strict=True):
+        best = max(range(len(result.probs)), key=result.probs.__getitem__)
+        rows.append(
+            {
+                "id": prediction_id,
+                "key": key,
+                "version": result.version,
+                "created_at": now,
+                "latency_ms": latency_ms,
+                "label": result.labels[best],
+                "confidence": result.probs[best],
+                "probs": result.probs,
+                "input_chars": len(text),
+                "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                "text": text,  # the sink keeps it (redacted) only when the project opted in
+                "meta": meta,
+            }
+        )
+    return rows

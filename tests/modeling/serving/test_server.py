@@ -1,0 +1,172 @@
+"""The model server over a real Unix socket with real artifacts: contract, errors, concurrency, hot swap."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from modeling.ml.artifacts import load_artifact
+from modeling.ml.batching import BatchPolicy
+from modeling.ml.config import InferenceConfig
+from modeling.serving.client import (
+    ModelNotServed,
+    ModelServerClient,
+    ModelServerError,
+    ServerOverloaded,
+    ServerUnavailable,
+)
+from modeling.serving.logbuffer import LogBuffer
+from modeling.serving.server import ModelServer, ModelSpec, TextResult
+
+from .conftest import LABELS
+
+TEXTS = [
+    f"review number {i}: the room was {'great' if i % 2 else 'awful'} and the staff {'kind' * (i % 4)}"
+    for i in range(40)
+]
+
+
+@pytest.fixture
+def socket_path(tmp_path: Path) -> str:
+    return str(tmp_path / "model.sock")
+
+
+@pytest.fixture
+def served(socket_path, artifacts):
+    written: list[dict] = []
+    log = LogBuffer(written.extend, interval=0.05)
+    server = ModelServer(policy=BatchPolicy(max_wait_ms=2), log=log, threads=1)
+    server.load(artifacts[0].spec("acme:production", 1))
+    listener = server.serve(socket_path)
+    client = ModelServerClient(socket_path)
+    yield server, client, written
+    client.close()
+    listener.shutdown()
+    listener.server_close()
+    server.close()
+
+
+def _reference(artifact, texts):
+    classifier = load_artifact(artifact.path)
+    probs = classifier.predict(texts, InferenceConfig(max_length=64, device="cpu", num_threads=1)).probabilities
+    return {text: [round(float(p), 6) for p in row] for text, row in zip(texts, probs, strict=True)}
+
+
+def test_predict_answers_calibrated_probabilities_in_input_order_and_logs_each_text(served, artifacts):
+    server, client, written = served
+    reply = client.predict("acme:production", TEXTS[:5], {"caller": "svc-a", "project": "acme"})
+    assert reply["version"] == 1 and reply["labels"] == LABELS
+    assert len(reply["ids"]) == len(set(reply["ids"])) == 5
+    expected = _reference(artifacts[0], TEXTS[:5])
+    for text, probs in zip(TEXTS[:5], reply["probs"], strict=True):
+        assert probs == pytest.approx(expected[text], abs=1e-5)
+        assert sum(probs) == pytest.approx(1.0, abs=1e-4)
+    server.close()  # flushes the log
+    assert [row["id"] for row in written] == reply["ids"]
+    row = written[0]
+    assert row["input_chars"] == len(TEXTS[0]) and len(row["text_sha256"]) == 64
+    assert row["meta"] == {"caller": "svc-a", "project": "acme"} and row["version"] == 1
+    assert row["label"] == LABELS[max(range(3), key=row["probs"].__getitem__)]
+
+
+def test_concurrent_callers_all_get_their_own_answers(served, artifacts):
+    _, client, _ = served
+    expected = _reference(artifacts[0], TEXTS)
+
+    def call(i):
+        texts = TEXTS[i % 40 : i % 40 + 1 + i % 3]
+        return texts, client.predict("acme:production", texts)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(call, range(160)))
+    for texts, reply in answers:
+        assert [p for p in reply["probs"]] == [pytest.approx(expected[t], abs=1e-5) for t in texts]
+
+
+def test_hot_swap_under_load_fails_no_request_and_never_mixes_versions(served, artifacts):
+    server, client, _ = served
+    refs = {1: _reference(artifacts[0], TEXTS), 2: _reference(artifacts[1], TEXTS)}
+    assert refs[1][TEXTS[0]] != pytest.approx(refs[2][TEXTS[0]], abs=1e-4)  # the two heads differ
+    stop, errors, answers = threading.Event(), [], []
+
+    def hammer(n):
+        while not stop.is_set():
+            try:
+                text = TEXTS[n % 40]
+                answers.append((text, client.predict("acme:production", [text])))
+            except Exception as exc:  # collected: the assertion below must see every failure
+                errors.append(exc)
+            n += 7
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    while len(answers) < 50:
+        threading.Event().wait(0.01)
+    server.load(artifacts[1].spec("acme:production", 2))
+    seen = len(answers)
+    while len(answers) < seen + 50:
+        threading.Event().wait(0.01)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    versions = [reply["version"] for _, reply in answers]
+    assert {1, 2} <= set(versions)
+    for text, reply in answers:
+        assert reply["probs"][0] == pytest.approx(refs[reply["version"]][text], abs=1e-5)
+    assert server.models()[0]["version"] == 2
+
+
+def test_unknown_model_bad_request_and_server_down_are_typed_errors(served, socket_path, tmp_path):
+    _, client, _ = served
+    with pytest.raises(ModelNotServed):
+        client.predict("nobody:production", ["x"])
+    with pytest.raises(ModelServerError) as bad:
+        client.call({"op": "predict", "key": "acme:production", "texts": []})
+    assert bad.value.code == "bad_request"
+    with pytest.raises(ServerUnavailable):
+        ModelServerClient(str(tmp_path / "nothing.sock")).ping()
+    assert client.ping()
+
+
+def test_a_full_queue_answers_overloaded_with_retry_after(socket_path):
+    gate = threading.Event()
+
+    def loader(spec):
+        def run(texts):
+            if "warm up" not in texts and not gate.wait(10):
+                raise RuntimeError("never released")
+            return [TextResult([0.5, 0.5], 1, ["a", "b"]) for _ in texts]
+
+        return ["a", "b"], run
+
+    server = ModelServer(
+        policy=BatchPolicy(max_batch_texts=2, max_queue_texts=2, max_wait_ms=0), loader=loader, threads=1
+    )
+    server.load(ModelSpec(key="k", path="-", version=1))
+    listener = server.serve(socket_path)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(ModelServerClient(socket_path).predict, "k", ["t1", "t2"]) for _ in range(6)]
+            outcomes = []
+            for _ in range(1000):  # until all six requests were either queued/running or refused
+                counters = server.stats()["models"]["k"]
+                if counters["requests"] + counters["rejected"] == 6:
+                    break
+                threading.Event().wait(0.01)
+            gate.set()
+            for future in futures:
+                try:
+                    outcomes.append(future.result(timeout=10)["version"])
+                except ServerOverloaded as exc:
+                    assert exc.retry_after >= 1
+                    outcomes.append("overloaded")
+        assert "overloaded" in outcomes and 1 in outcomes
+    finally:
+        listener.shutdown()
+        listener.server_close()
+        server.close()
