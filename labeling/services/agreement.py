@@ -87,22 +87,31 @@ class ProjectAgreement:
     pairs: list[PairAgreement]
 
 
-def effective_annotations(*, project: Project) -> QuerySet[Annotation]:
-    """Return each reviewer's latest label annotation per item of the project that no retract row undoes."""
-    standing = Annotation.objects.filter(project=project, kind=Annotation.Kind.LABEL, retracted_by__isnull=True)
+def standing_labels(*, project: Project) -> QuerySet[Annotation]:
+    """Return the project's label annotations that no retract row undoes."""
+    # NOT EXISTS, not ``retracted_by__isnull``: PostgreSQL plans the LEFT JOIN ... IS NULL form of
+    # this self-join as if it kept one row, and nests loops over 100k annotations for minutes.
+    undone = Annotation.objects.filter(retracts=OuterRef("pk"))
+    return Annotation.objects.filter(project=project, kind=Annotation.Kind.LABEL).exclude(Exists(undone))
+
+
+def effective_annotations(*, project: Project, items: QuerySet[Any] | None = None) -> QuerySet[Annotation]:
+    """Return each reviewer's latest standing label annotation per item (of ``items``, an id subquery, if given)."""
+    standing = standing_labels(project=project)
+    if items is not None:
+        standing = standing.filter(item_id__in=items)
     latest = standing.values("item_id", "user_id").annotate(latest=Max("id")).values("latest")
     return Annotation.objects.filter(pk__in=latest)
 
 
 def project_agreement(*, project: Project) -> ProjectAgreement:
     """Return the project's agreement figures, per label, per reviewer pair and per reviewer against gold."""
-    effective = effective_annotations(project=project)
-    ratings = _overlap_ratings(effective)
+    ratings = _overlap_ratings(project)
     labels = list(project.labels.all())
     pairs_of_two = [list(by_user.values()) for by_user in ratings.values() if len(by_user) == 2]
     matrix = _rater_matrix(ratings)
     per_label = _per_label(labels, pairs_of_two, matrix, ratings)
-    reviewers = _reviewers_against_gold(effective)
+    reviewers = _reviewers_against_gold(project)
     names = {reviewer.user_id: reviewer.username for reviewer in reviewers}
     return ProjectAgreement(
         n_annotations=sum(reviewer.n_annotations for reviewer in reviewers),
@@ -115,17 +124,26 @@ def project_agreement(*, project: Project) -> ProjectAgreement:
     )
 
 
-def _overlap_ratings(effective: QuerySet[Annotation]) -> dict[int, dict[int, int]]:
+def _overlap_ratings(project: Project) -> dict[int, dict[int, int]]:
     """Return item id → {user id: label id} for the items with two or more effective ratings.
 
-    Each item's reviewers come in the order they labeled it (by annotation id).
+    Each item's reviewers come in the order they labeled it (by annotation id). A reviewer has an
+    effective rating of an item exactly when they have a standing label row for it, so the overlap
+    items are found on standing rows first and only theirs are reduced to the latest per reviewer.
     """
-    overlap = effective.values("item_id").annotate(raters=Count("user_id")).filter(raters__gte=2).values("item_id")
-    rows = effective.filter(item_id__in=overlap).order_by("item_id", "id").values_list("item_id", "user_id", "label_id")
+    effective = effective_annotations(project=project, items=_overlap_items(project))
+    rows = effective.order_by("item_id", "id").values_list("item_id", "user_id", "label_id")
     ratings: dict[int, dict[int, int]] = defaultdict(dict)
     for item_id, user_id, label_id in rows:
         ratings[item_id][user_id] = label_id
     return ratings
+
+
+def _overlap_items(project: Project) -> QuerySet[Any]:
+    """Return (as an id subquery) the items with standing labels from two or more reviewers."""
+    standing = standing_labels(project=project).order_by()
+    raters = standing.values("item_id").annotate(raters=Count("user_id", distinct=True))
+    return raters.filter(raters__gte=2).values("item_id")
 
 
 def _rater_matrix(ratings: dict[int, dict[int, int]]) -> list[list[int | None]]:
@@ -178,19 +196,19 @@ def _pairs(ratings: dict[int, dict[int, int]], names: dict[int, str]) -> list[Pa
     return sorted(result, key=lambda pair: (-pair.kappa.n_items, pair.reviewer_a, pair.reviewer_b))
 
 
-def _reviewers_against_gold(effective: QuerySet[Annotation]) -> list[ReviewerGold]:
+def _reviewers_against_gold(project: Project) -> list[ReviewerGold]:
     """Count per reviewer their effective annotations, those on gold items and those matching the gold label.
 
     Gold that came only from the reviewer's own single annotation (``single`` source, nobody else's
     label standing on the item) would match by construction, so it is left out.
     """
-    someone_else = Annotation.objects.filter(
-        item_id=OuterRef("item_id"), kind=Annotation.Kind.LABEL, retracted_by__isnull=True
-    ).exclude(user_id=OuterRef("user_id"))
-    own_single = Q(item__gold_source=Item.GoldSource.SINGLE) & ~Q(Exists(someone_else))
+    # Someone else's label stands on the item exactly when two or more reviewers' do: one hashed
+    # subquery of overlap items, not an EXISTS per annotation.
+    own_single = Q(item__gold_source=Item.GoldSource.SINGLE) & ~Q(item_id__in=_overlap_items(project))
     comparable = Q(item__gold_label__isnull=False) & ~own_single
     rows = (
-        effective.order_by()
+        effective_annotations(project=project)
+        .order_by()
         .values("user_id")
         .annotate(
             total=Count("id"),
