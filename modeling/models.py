@@ -134,7 +134,7 @@ class Retraining(models.Model):
 
     class Trigger(models.TextChoices):
         AUTO = "auto", "Automatic"
-        MANUAL = "manual", "Retrain now"
+        MANUAL = "manual", "Manual"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

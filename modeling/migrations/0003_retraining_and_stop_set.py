@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
             name="Retraining",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("trigger", models.CharField(choices=[("auto", "Automatic"), ("manual", "Retrain now")], max_length=8)),
+                ("trigger", models.CharField(choices=[("auto", "Automatic"), ("manual", "Manual")], max_length=8)),
                 (
                     "status",
                     models.CharField(
