@@ -1,10 +1,10 @@
-"""Django admin for operators: model versions, read-mostly (statuses move through the services)."""
+"""Django admin for operators: model versions and retraining chains, read-mostly (states move via services)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from modeling.models import ModelVersion
+from modeling.models import ModelVersion, Retraining
 
 
 @admin.register(ModelVersion)
@@ -30,6 +30,25 @@ class ModelVersionAdmin(admin.ModelAdmin):
     ]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Retraining)
+class RetrainingAdmin(admin.ModelAdmin):
+    """Retraining chains, read-only: they move through modeling.services.retraining only."""
+
+    list_display = ["__str__", "project", "trigger", "status", "version", "requests", "created_at", "finished_at"]
+    list_filter = ["status", "trigger"]
+    search_fields = ["project__slug"]
+    list_select_related = ["project", "version"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:

@@ -20,6 +20,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     job = JobSerializer(read_only=True, allow_null=True)
     accuracy = serializers.SerializerMethodField(help_text="Eval accuracy (calibration does not change it).")
     macro_f1 = serializers.SerializerMethodField(help_text="Eval macro-F1.")
+    automatic = serializers.SerializerMethodField(help_text="Started by automatic retraining (created_by is null).")
 
     class Meta:
         model = ModelVersion
@@ -36,6 +37,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "error",
             "job",
             "created_by",
+            "automatic",
             "created_at",
             "started_at",
             "finished_at",
@@ -47,6 +49,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     def get_macro_f1(self, version: ModelVersion) -> float | None:
         return _eval_value(version, "macro_f1")
+
+    def get_automatic(self, version: ModelVersion) -> bool:
+        # A version without a Retraining row raises RelatedObjectDoesNotExist, an AttributeError.
+        run = getattr(version, "retraining", None)
+        return run is not None and run.trigger == Retraining.Trigger.AUTO
 
 
 def _eval_value(version: ModelVersion, key: str) -> float | None:

@@ -38,7 +38,9 @@ class ModelVersionListView(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_user(user=request.user, slug=slug)
-        versions = ModelVersion.objects.filter(project=project).select_related("parent", "created_by", "job")
+        versions = ModelVersion.objects.filter(project=project).select_related(
+            "parent", "created_by", "job", "retraining"
+        )
         return Response(ModelVersionSerializer(versions.order_by("-number"), many=True).data)
 
     @extend_schema(
@@ -71,7 +73,7 @@ class ModelVersionDetailView(APIView):
     )
     def get(self, request: Request, slug: str, number: int) -> Response:
         project = project_for_user(user=request.user, slug=slug)
-        version = ModelVersion.objects.select_related("parent", "created_by", "job").filter(
+        version = ModelVersion.objects.select_related("parent", "created_by", "job", "retraining").filter(
             project=project, number=number
         )
         found = version.first()

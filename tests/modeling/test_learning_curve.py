@@ -209,3 +209,15 @@ def test_a_failed_retraining_is_shown_with_its_reason(roberta_project, reviewer,
     )
     html = client_for(reviewer).get(VERSIONS).content.decode()
     assert "Could not start: no eval data." in html and "not retried automatically" in html
+
+
+def test_the_versions_api_marks_automatic_versions(api_client_for, reviewer, history):
+    response = api_client_for(reviewer).get(reverse("api-model-version-list", kwargs=SLUG))
+    assert [(v["number"], v["automatic"], v["created_by"]) for v in response.json()] == [
+        (4, False, None),
+        (3, False, None),
+        (2, True, None),
+        (1, False, None),
+    ]
+    detail = api_client_for(reviewer).get(reverse("api-model-version-detail", kwargs={**SLUG, "number": 2}))
+    assert detail.json()["automatic"] is True

@@ -12,6 +12,7 @@ import threading
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.urls import reverse
 
 from labeling.models import Item, Label, Project
 from labeling.services.queue import annotation_submit, queue_next
@@ -337,3 +338,14 @@ def test_concurrent_beat_runs_and_presses_start_one_chain(project, owner, admin_
     pending = Retraining.objects.filter(project=project, status=PENDING)
     assert pending.count() <= 1
     assert sum(run.requests for run in pending) == outcomes.count("coalesced")
+
+
+@pytest.mark.django_db
+def test_operators_see_retrainings_in_the_admin_read_only(project, superuser, client_for):
+    run = Retraining.objects.create(project=project, trigger="auto", status=Retraining.Status.FAILED, error="boom")
+    client = client_for(superuser)
+    listing = client.get(reverse("admin:modeling_retraining_changelist"))
+    assert listing.status_code == 200 and "Automatic retraining of" in listing.content.decode()
+    assert client.get(reverse("admin:modeling_retraining_add")).status_code == 403
+    assert client.post(reverse("admin:modeling_retraining_delete", args=[run.pk]), {"post": "yes"}).status_code == 403
+    assert Retraining.objects.filter(pk=run.pk).exists()
