@@ -1,10 +1,15 @@
-"""Model versions trained for a project, their predictions on the pool, retraining runs and the stop set."""
+"""Model versions and their pool predictions, retraining runs, the stop set, releases and the prediction log.
+
+Releases: gates, approvals, aliases and their append-only audit trail. The prediction log is written
+by the model server; feedback attaches true labels to it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -216,3 +221,210 @@ class StopSetItem(models.Model):
 
     def __str__(self) -> str:
         return f"stop-set item {self.item_id} of project {self.stop_set_id}"
+
+
+# --- Releases: gates, approvals, aliases and their audit trail -----------------------------------
+
+
+class ReleasePolicy(models.Model):
+    """A project's release gates and serving settings; owners and admins edit them.
+
+    A gate left empty (null) is off. Regressions are in points (hundredths of a score) against the
+    version in production, on the same frozen eval split.
+    """
+
+    project = models.OneToOneField(
+        "labeling.Project", on_delete=models.CASCADE, primary_key=True, related_name="release_policy"
+    )
+    min_macro_f1 = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    max_regression_points = models.FloatField(null=True, blank=True, default=1.0, validators=[MinValueValidator(0.0)])
+    max_class_regression_points = models.FloatField(
+        null=True, blank=True, default=5.0, validators=[MinValueValidator(0.0)]
+    )
+    max_language_regression_points = models.FloatField(
+        null=True, blank=True, default=5.0, validators=[MinValueValidator(0.0)]
+    )
+    max_ece = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    min_slice_items = models.PositiveIntegerField(default=30, help_text="Smaller classes/languages never block.")
+    required_approvals = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    two_person_rule = models.BooleanField(
+        default=False, help_text="The person who trained a version cannot approve it."
+    )
+    # Serving.
+    canary_percent = models.FloatField(default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)])
+    shadow_enabled = models.BooleanField(default=False)
+    max_texts_per_request = models.PositiveIntegerField(
+        default=64, validators=[MinValueValidator(1), MaxValueValidator(1024)]
+    )
+    max_text_chars = models.PositiveIntegerField(
+        default=20_000, validators=[MinValueValidator(1), MaxValueValidator(1_000_000)]
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(default=600, validators=[MinValueValidator(1)])
+    quantize_int8 = models.BooleanField(default=False, help_text="CPU serving with int8 dynamic quantization.")
+    log_texts = models.BooleanField(
+        default=False, help_text="Store prediction texts in the log (redacted). Off: only their sha256."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"release policy of project {self.project_id}"
+
+
+class Alias(models.Model):
+    """Which version a project's ``production``, ``canary`` or ``shadow`` name points at now."""
+
+    class Name(models.TextChoices):
+        PRODUCTION = "production", "Production"
+        CANARY = "canary", "Canary"
+        SHADOW = "shadow", "Shadow"
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="aliases", db_index=False)
+    name = models.CharField(max_length=10, choices=Name.choices)
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="alias_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} -> version {self.version_id} of project {self.project_id}"
+
+
+class ReleaseEvent(models.Model):
+    """Append-only audit record of a release action: a status change, an alias move, an approval.
+
+    ``from_value``/``to_value`` hold statuses for status changes and version numbers for alias moves
+    (empty when the alias did not exist or was removed). Nothing updates or deletes these rows.
+    """
+
+    class Kind(models.TextChoices):
+        STATUS = "status", "Status change"
+        ALIAS = "alias", "Alias move"
+        APPROVAL = "approval", "Approval"
+        OVERRIDE = "override", "Gate override"
+
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="release_events", db_index=False
+    )
+    version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="release_events"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    subject = models.CharField(max_length=20, blank=True, help_text="The alias name for alias moves.")
+    from_value = models.CharField(max_length=20, blank=True)
+    to_value = models.CharField(max_length=20, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="Gate verdicts, override reasons.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="release_event_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject} {self.from_value}->{self.to_value} ({self.project_id})"
+
+
+class Approval(models.Model):
+    """One person's approval of a candidate version (several when the policy asks for more)."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="approvals", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    comment = models.TextField(blank=True)
+    override_reason = models.TextField(blank=True, help_text="An admin's written reason for passing failed gates.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "user"], name="approval_unique_user")]
+
+    def __str__(self) -> str:
+        return f"approval of version {self.version_id} by user {self.user_id}"
+
+
+class Comparison(models.Model):
+    """A candidate scored beside production on the same frozen eval split (computed by a job)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    candidate = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="comparisons")
+    production = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    job = models.ForeignKey("webapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    results = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-created_at"], name="comparison_recent")]
+
+    def __str__(self) -> str:
+        return f"comparison of version {self.candidate_id} with {self.production_id}"
+
+
+# --- Serving: the prediction log and feedback ------------------------------------------------------
+
+
+class PredictionLog(models.Model):
+    """One served prediction, written in bulk by the model server off the request path.
+
+    The id is the one the API returned to the caller (feedback refers to it). ``text`` is stored only
+    when the project opted in, and then redacted; ``text_sha256`` always is.
+    """
+
+    class Route(models.TextChoices):
+        PRODUCTION = "production", "Production"
+        CANARY = "canary", "Canary"
+        SHADOW = "shadow", "Shadow"
+        PINNED = "pinned", "Pinned version"
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    version_number = models.PositiveIntegerField()
+    route = models.CharField(max_length=10, choices=Route.choices, default=Route.PRODUCTION)
+    caller = models.CharField(max_length=100, blank=True, help_text="The API token's user, or a caller key.")
+    created_at = models.DateTimeField()
+    latency_ms = models.FloatField()
+    label = models.CharField(max_length=100)
+    confidence = models.FloatField()
+    probs = models.JSONField()
+    input_chars = models.PositiveIntegerField()
+    language = models.CharField(max_length=16, blank=True)
+    text_sha256 = models.CharField(max_length=64)
+    text = models.TextField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "created_at"], name="predlog_project_time")]
+
+    def __str__(self) -> str:
+        return f"prediction {self.id} by version {self.version_number} of project {self.project_id}"
+
+
+class PredictionFeedback(models.Model):
+    """The true label of a served prediction, reported by the caller once known (one per prediction)."""
+
+    prediction_id = models.UUIDField(primary_key=True)
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    label = models.ForeignKey("labeling.Label", on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "created_at"], name="feedback_project_time")]
+
+    def __str__(self) -> str:
+        return f"feedback {self.label_id} for prediction {self.prediction_id}"
