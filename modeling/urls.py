@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from modeling import views
+from modeling.urls_releases import urlpatterns as release_urlpatterns
 
 app_name = "modeling"
 
@@ -16,3 +17,5 @@ urlpatterns = [
     path("<int:number>/", views.version_detail, name="version-detail"),
     path("<int:number>/progress/", views.version_progress, name="version-progress"),
 ]
+
+urlpatterns += release_urlpatterns

@@ -20,10 +20,10 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from labeling.models import Item, Lease, Membership, Role
+from labeling.models import Annotation, Item, Lease, Membership, Role
 from modeling.models import ModelVersion
 from tests.factories import ItemFactory, JobFactory, MembershipFactory, UserFactory
-from tests.permission_rows import labeling_page, retraining, review
+from tests.permission_rows import labeling_page, releases, retraining, review, serving
 from tests.permissions import (
     ALLOWED,
     ANON_API_STATUS,
@@ -146,6 +146,8 @@ ROWS = [
     *labeling_page.ROWS,
     *review.ROWS,
     *retraining.ROWS,
+    *releases.ROWS,
+    *serving.ROWS,
 ]
 
 # Django's own account pages beyond login/password change, and the admin's many URLs (its
@@ -188,8 +190,17 @@ def _lease_for(user) -> str:
     return str(lease.pk)
 
 
-def _url(row: Row, job_id: str, slug: str | None = None, lease_id: str = "") -> str:
-    placeholders = {"<job>": job_id, "<lease>": lease_id}
+def _annotation_for(user) -> str:
+    """A label annotation of ``user`` on the world's item, their latest (an unknown id for anonymous users)."""
+    if user is None:
+        return "999999"
+    item = Item.objects.get(text="hello world")
+    label = item.project.labels.first()
+    return str(Annotation.objects.create(project_id=item.project_id, item=item, user=user, label=label).pk)
+
+
+def _url(row: Row, job_id: str, slug: str | None = None, lease_id: str = "", annotation_id: str = "999999") -> str:
+    placeholders = {"<job>": job_id, "<lease>": lease_id, "<annotation>": annotation_id}
     kwargs = {key: placeholders.get(value, value) for key, value in row.kwargs.items()}
     if slug is not None and "slug" in kwargs:
         kwargs["slug"] = slug
@@ -231,7 +242,8 @@ def _comparable(response) -> bytes:
 def test_permission_matrix(row, role, world, client_for, api_client_for):
     users, job = world
     lease_id = _lease_for(users[role]) if "<lease>" in row.kwargs.values() else ""
-    url = _url(row, str(job.pk), lease_id=lease_id)
+    annotation_id = _annotation_for(users[role]) if "<annotation>" in row.kwargs.values() else "999999"
+    url = _url(row, str(job.pk), lease_id=lease_id, annotation_id=annotation_id)
     response = _request(row, users[role], url, client_for, api_client_for)
     _check(row.expected[role], response, url)
     if row.expected[role] == 404 and row.kwargs:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.urls import path
 
 from modeling.api import views
+from modeling.api.urls_releases import urlpatterns as release_urlpatterns
+from modeling.api.urls_serving import urlpatterns as serving_urlpatterns
 
 urlpatterns = [
     path("projects/<slug:slug>/model-versions", views.ModelVersionListView.as_view(), name="api-model-version-list"),
@@ -16,3 +18,5 @@ urlpatterns = [
     path("projects/<slug:slug>/retrain", views.RetrainView.as_view(), name="api-retrain"),
     path("projects/<slug:slug>/learning-curve", views.LearningCurveView.as_view(), name="api-learning-curve"),
 ]
+
+urlpatterns += release_urlpatterns + serving_urlpatterns
