@@ -3,7 +3,7 @@
 from django.urls import path
 
 from labeling.urls_review import urlpatterns as review_urlpatterns
-from labeling.views import exports, imports, items, projects
+from labeling.views import exports, imports, items, label, projects
 
 app_name = "labeling"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("<slug:slug>/members/", projects.project_members, name="project-members"),
     path("<slug:slug>/jobs/", projects.project_jobs, name="project-jobs"),
     path("<slug:slug>/items/", items.item_list, name="item-list"),
+    path("<slug:slug>/label/", label.label_page, name="label"),
     path("<slug:slug>/import/", imports.import_page, name="import"),
     path("<slug:slug>/export/<str:fmt>/", exports.export_download, name="export"),
 ]

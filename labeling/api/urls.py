@@ -18,6 +18,11 @@ urlpatterns = [
     path("projects/<slug:slug>/queue/skip", queue.QueueSkipView.as_view(), name="api-queue-skip"),
     path("projects/<slug:slug>/annotations", queue.AnnotationCreateView.as_view(), name="api-annotation-create"),
     path(
+        "projects/<slug:slug>/annotations/<int:annotation_id>/undo",
+        queue.AnnotationUndoView.as_view(),
+        name="api-annotation-undo",
+    ),
+    path(
         "projects/<slug:slug>/leases/<uuid:lease_id>/heartbeat",
         queue.LeaseHeartbeatView.as_view(),
         name="api-lease-heartbeat",

@@ -33,6 +33,8 @@ CANDIDATES = 20
 # Expired leases released lazily per next-item call; the beat sweep handles any backlog.
 LAZY_EXPIRY_LIMIT = 20
 MAX_SECONDS_SPENT = 86_400.0
+# Leases one reviewer may hold at once: the item on screen and the one prefetched behind it.
+MAX_HELD = 2
 OPEN_STATUSES = (Item.Status.QUEUED, Item.Status.LEASED, Item.Status.LABELED)
 
 
@@ -165,7 +167,9 @@ def _check_lease_usable(lease: Lease, item: Item, user: Any, now: datetime) -> N
     if lease.is_active(now):
         return
     if lease.released_at is not None and lease.released_at < lease.expires_at:
-        raise Conflict("This lease has already ended (submitted or skipped); ask for the next item.")
+        raise Conflict(
+            "This lease has already ended (submitted, skipped or given back by an undo); ask for the next item."
+        )
     if Annotation.objects.filter(lease=lease, kind=Annotation.Kind.LABEL).exists():
         raise Conflict("This lease was already used for a submission; ask for the next item.")
     if _taken_by_other(item, user, now):
@@ -222,35 +226,79 @@ def _has_room(item: Item, now: datetime) -> bool:
     return _active_leases(item, now).count() + len(_effective(item)) < item.overlap_target
 
 
-def queue_next(*, project: Project, user: Any, ttl: int | None = None) -> Lease | None:
-    """Return the reviewer's active lease, else lease them the highest-priority free item for ``ttl`` seconds.
+def _held(project: Project, user: Any, now: datetime) -> list[Lease]:
+    """Return the reviewer's active leases in the project, oldest (the item on screen) first."""
+    active = Lease.objects.filter(project=project, user=user, released_at__isnull=True, expires_at__gt=now)
+    return list(active.order_by("created_at"))
 
-    Returns None when nothing is left for this reviewer.
+
+def _serialize_reviewer(project: Project, user: Any) -> None:
+    """Hold a per-(project, reviewer) lock for the transaction, so two concurrent top-ups cannot both count
+    one lease held and each add one (three leases). SQLite needs none: its IMMEDIATE transactions serialise.
+
+    The single bigint key space of advisory locks does not overlap the two-int4 one the imports use.
     """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"queue-hold:{project.pk}:{user.pk}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s::int8)", [int.from_bytes(digest[:8], "big", signed=True)])
+
+
+def _lease_one(project: Project, user: Any, now: datetime, seconds: int, held: list[Lease]) -> Lease | None:
+    """Lease the reviewer the highest-priority item with room that they do not already hold; None if none."""
+    # An overlap item the reviewer holds is still a candidate for others, so step over it explicitly.
+    passed = [lease.item_id for lease in held]
+    # Strictly after the reviewer's newest lease: the oldest-first order decides which item is on screen.
+    created = max([now, *(lease.created_at + timedelta(microseconds=1) for lease in held)])
+    # One row at a time: locking a whole page would hide all of it from concurrent reviewers.
+    for _ in range(CANDIDATES):
+        item = _locking(_candidates(project, user).exclude(pk__in=passed))[:1].first()
+        if item is None:
+            return None
+        if _has_room(item, now):
+            expires = created + timedelta(seconds=seconds)
+            lease = Lease.objects.create(project=project, item=item, user=user, created_at=created, expires_at=expires)
+            _commit_deltas(project.pk, _apply(item, now))
+            return lease
+        passed.append(item.pk)
+    return None
+
+
+def queue_hold(*, project: Project, user: Any, count: int = 1, ttl: int | None = None) -> list[Lease]:
+    """Return the reviewer's active leases, oldest first, leasing them queue items until they hold ``count``.
+
+    ``count`` is 1 (the item to label) or 2 (that item and a prefetched one behind it): a reviewer never
+    holds more than ``MAX_HELD`` leases, and every lease expires and is renewed by heartbeats alike.
+    New leases last ``ttl`` seconds (the project's lease TTL by default). Fewer come back when the
+    queue has nothing left for this reviewer; none is an empty queue.
+    """
+    if not 1 <= count <= MAX_HELD:
+        raise ValidationFailed(f"A reviewer holds 1 to {MAX_HELD} leases at a time, not {count}.")
     now = timezone.now()
-    current = (
-        Lease.objects.filter(project=project, user=user, released_at__isnull=True, expires_at__gt=now)
-        .order_by("-created_at")
-        .first()
-    )
-    if current is not None:
-        return current
+    held = _held(project, user, now)
+    if len(held) >= count:
+        return held
     _release_expired(project, now, LAZY_EXPIRY_LIMIT)
     seconds = ttl if ttl is not None else project.lease_ttl_seconds
     with transaction.atomic():
-        # One row at a time: locking a whole page would hide all of it from concurrent reviewers.
-        passed: list[int] = []
-        for _ in range(CANDIDATES):
-            item = _locking(_candidates(project, user).exclude(pk__in=passed))[:1].first()
-            if item is None:
-                return None
-            if _has_room(item, now):
-                expires = now + timedelta(seconds=seconds)
-                lease = Lease.objects.create(project=project, item=item, user=user, created_at=now, expires_at=expires)
-                _commit_deltas(project.pk, _apply(item, now))
-                return lease
-            passed.append(item.pk)
-    return None
+        _serialize_reviewer(project, user)
+        held = _held(project, user, now)  # again, under the lock
+        while len(held) < count:
+            lease = _lease_one(project, user, now, seconds, held)
+            if lease is None:
+                break
+            held.append(lease)
+    return held
+
+
+def queue_next(*, project: Project, user: Any, ttl: int | None = None) -> Lease | None:
+    """Return the reviewer's oldest active lease, else lease them the highest-priority free item for ``ttl`` seconds.
+
+    Returns None when nothing is left for this reviewer.
+    """
+    held = queue_hold(project=project, user=user, count=1, ttl=ttl)
+    return held[0] if held else None
 
 
 @transaction.atomic
@@ -401,13 +449,20 @@ def annotation_resolve(*, project: Project, user: Any, item: Item, label: Label 
 
 @transaction.atomic
 def queue_skip(*, project: Project, user: Any, lease_id: Any, reason: str = "") -> Skip:
-    """Record that the reviewer passed on their leased item, release the lease and return the item to others."""
+    """Record that the reviewer passed on their leased item, release the lease and return the item to others.
+
+    Idempotent per lease: skipping a lease this skip already ended (a retried request) returns that skip.
+    """
     lease = Lease.objects.filter(pk=lease_id, project=project, user=user).first()
     if lease is None:
         raise NotFound("Lease not found: it belongs to someone else or never existed. Ask for the next item.")
     now = timezone.now()
     item = _lock_item(project, lease.item_id)
     lease = _lock_lease(project, user, lease_id, item)
+    # A skip ends its lease at the skip's own timestamp, which identifies a retry exactly.
+    ended_by = Skip.objects.filter(item=item, user=user, created_at=lease.released_at).first()
+    if lease.released_at is not None and ended_by is not None:
+        return ended_by
     _check_lease_usable(lease, item, user, now)
     skip, _ = Skip.objects.get_or_create(item=item, user=user, defaults={"reason": reason[:500], "created_at": now})
     Lease.objects.filter(pk=lease.pk).update(released_at=now)

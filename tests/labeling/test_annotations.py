@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labeling.models import Annotation, Item, Lease, Project
+from labeling.models import Annotation, Item, Lease, Project, Skip
 from labeling.services.queue import Suggestion, annotation_submit, annotation_undo, queue_next, queue_skip
 from tests.factories import ProjectFactory
 from tests.labeling.test_queue import assert_counts_true, make_queue, reviewer_named
@@ -206,13 +206,23 @@ def test_undo_of_an_agreeing_overlap_annotation_reopens_the_item(project, review
     assert_counts_true(project)
 
 
-def test_skipping_twice_is_a_conflict(project, reviewer):
-    make_queue(project, [0.5])
+def test_a_retried_skip_returns_the_first_and_a_skip_after_a_submit_is_a_conflict(project, reviewer):
+    # Skipping the same lease again used to be a conflict; it is now a retry (the page resends a skip whose
+    # answer was lost), so it returns the first skip and writes nothing. Other ended leases stay a conflict.
+    make_queue(project, [0.5, 0.4])
     lease = queue_next(project=project, user=reviewer)
     assert lease is not None
-    queue_skip(project=project, user=reviewer, lease_id=lease.pk)
-    with pytest.raises(Conflict):
-        queue_skip(project=project, user=reviewer, lease_id=lease.pk)
+    first = queue_skip(project=project, user=reviewer, lease_id=lease.pk, reason="spam")
+    again = queue_skip(project=project, user=reviewer, lease_id=lease.pk, reason="other words")
+    assert again.pk == first.pk and again.reason == "spam" and Skip.objects.count() == 1
+    submitted = queue_next(project=project, user=reviewer)
+    assert submitted is not None
+    item = Item.objects.get(pk=submitted.item_id)
+    annotation_submit(
+        project=project, user=reviewer, item=item, label=label_named(project, "neutral"), lease_id=submitted.pk
+    )
+    with pytest.raises(Conflict, match="already ended"):
+        queue_skip(project=project, user=reviewer, lease_id=submitted.pk)
     assert queue_next(project=project, user=reviewer) is None
     assert_counts_true(project)
 

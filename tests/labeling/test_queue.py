@@ -12,10 +12,13 @@ from django.utils import timezone
 from labeling.models import Item, Lease, ProjectCounts, Skip
 from labeling.services.counts import project_recount
 from labeling.services.queue import (
+    MAX_HELD,
     annotation_submit,
+    annotation_undo,
     lease_expire_sweep,
     lease_heartbeat,
     overlap_target_for,
+    queue_hold,
     queue_next,
     queue_set_priorities,
     queue_skip,
@@ -240,6 +243,129 @@ def test_the_next_item_query_uses_no_random_order_and_the_priority_index(project
     assert '"PRIORITY" IS NOT NULL' in sql  # the partial index's condition, so the planner can use it
 
 
+@pytest.mark.django_db
+def test_prefetch_holds_the_next_two_items_oldest_first_and_never_more(project, reviewer):
+    first, second, third = make_queue(project, [0.9, 0.8, 0.7])
+    held = queue_hold(project=project, user=reviewer, count=2)
+    assert [lease.item_id for lease in held] == [first.pk, second.pk]
+    assert held[0].created_at < held[1].created_at  # the order says which one is on screen
+    again = queue_hold(project=project, user=reviewer, count=2)
+    assert [lease.pk for lease in again] == [lease.pk for lease in held]
+    assert queue_next(project=project, user=reviewer).pk == held[0].pk
+    with pytest.raises(ValidationFailed, match="1 to 2 leases"):
+        queue_hold(project=project, user=reviewer, count=MAX_HELD + 1)
+    assert Lease.objects.filter(user=reviewer, released_at__isnull=True).count() == 2
+    third.refresh_from_db()
+    assert third.status == Item.Status.QUEUED
+    assert counts_tuple(project)[2:4] == (1, 2)
+    assert_counts_true(project)
+
+
+@pytest.mark.django_db
+def test_a_prefetched_item_is_never_handed_to_another_reviewer(project, reviewer):
+    make_queue(project, [0.9, 0.8, 0.7])
+    mine = {lease.item_id for lease in queue_hold(project=project, user=reviewer, count=2)}
+    other = reviewer_named(project, "second")
+    theirs = queue_hold(project=project, user=other, count=2)
+    assert len(theirs) == 1 and theirs[0].item_id not in mine
+    assert queue_next(project=project, user=reviewer_named(project, "third")) is None
+
+
+@pytest.mark.django_db
+def test_a_reviewer_never_holds_the_same_overlap_item_twice(project, reviewer):
+    first, second = make_queue(project, [0.9, 0.8])
+    Item.objects.filter(pk__in=[first.pk, second.pk]).update(overlap_target=2)
+    held = queue_hold(project=project, user=reviewer, count=2)
+    assert [lease.item_id for lease in held] == [first.pk, second.pk]
+    # Both overlap items still have room for a second reviewer, who may hold them at the same time.
+    other = queue_hold(project=project, user=reviewer_named(project, "second"), count=2)
+    assert [lease.item_id for lease in other] == [first.pk, second.pk]
+    assert queue_next(project=project, user=reviewer_named(project, "third")) is None
+    assert_counts_true(project)
+
+
+@pytest.mark.django_db
+def test_after_a_submit_the_prefetched_item_comes_first_and_the_next_one_is_prefetched(project, reviewer):
+    first, second, third = make_queue(project, [0.9, 0.8, 0.7])
+    current, prefetched = queue_hold(project=project, user=reviewer, count=2)
+    label = project.labels.first()
+    annotation_submit(project=project, user=reviewer, item=first, label=label, lease_id=current.pk)
+    held = queue_hold(project=project, user=reviewer, count=2)
+    assert [lease.pk for lease in held[:1]] == [prefetched.pk]
+    assert [lease.item_id for lease in held] == [second.pk, third.pk]
+    assert_counts_true(project)
+
+
+@pytest.mark.django_db
+def test_a_skip_keeps_the_prefetched_item_and_records_the_reason(project, reviewer):
+    first, second, third = make_queue(project, [0.9, 0.8, 0.7])
+    current, _prefetched = queue_hold(project=project, user=reviewer, count=2)
+    queue_skip(project=project, user=reviewer, lease_id=current.pk, reason="not English")
+    assert Skip.objects.get(user=reviewer).item_id == first.pk
+    assert [lease.item_id for lease in queue_hold(project=project, user=reviewer, count=2)] == [second.pk, third.pk]
+    first.refresh_from_db()
+    assert first.status == Item.Status.QUEUED
+    assert_counts_true(project)
+
+
+@pytest.mark.django_db
+def test_undo_gives_back_both_held_items_and_leases_the_undone_one_first(project, reviewer):
+    first, second, third = make_queue(project, [0.9, 0.8, 0.7])
+    current, _ = queue_hold(project=project, user=reviewer, count=2)
+    annotation = annotation_submit(
+        project=project, user=reviewer, item=first, label=project.labels.first(), lease_id=current.pk
+    )
+    assert [lease.item_id for lease in queue_hold(project=project, user=reviewer, count=2)] == [second.pk, third.pk]
+    undone = annotation_undo(project=project, user=reviewer, annotation=annotation)
+    assert [lease.pk for lease in queue_hold(project=project, user=reviewer, count=1)] == [undone.pk]
+    third.refresh_from_db()
+    assert third.status == Item.Status.QUEUED
+    assert [lease.item_id for lease in queue_hold(project=project, user=reviewer, count=2)] == [first.pk, second.pk]
+    assert_counts_true(project)
+
+
+@pytest.mark.django_db
+def test_a_lapsed_prefetch_goes_to_another_reviewer_and_submitting_on_it_is_a_conflict(project, reviewer):
+    _first, second = make_queue(project, [0.9, 0.8])
+    current, prefetched = queue_hold(project=project, user=reviewer, count=2)
+    Lease.objects.filter(pk=prefetched.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    taken = queue_next(project=project, user=reviewer_named(project, "second"))
+    assert taken is not None and taken.item_id == second.pk
+    with pytest.raises(Conflict, match="went to another reviewer"):
+        annotation_submit(
+            project=project, user=reviewer, item=second, label=project.labels.first(), lease_id=prefetched.pk
+        )
+    assert [lease.pk for lease in queue_hold(project=project, user=reviewer, count=2)] == [current.pk]
+    assert_counts_true(project)
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_top_ups_by_one_reviewer_never_hold_more_than_two(project, reviewer):
+    """Six requests of one reviewer (say, two tabs) race to prefetch: the per-reviewer lock keeps it at two."""
+    make_queue(project, [float(i) for i in range(20)])
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            queue_hold(project=project, user=reviewer, count=2)
+        except BaseException as exc:  # reported by the main thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert Lease.objects.filter(user=reviewer).count() == 2
+    assert_counts_true(project)
+
+
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_reviewers_never_get_the_same_item(project):
@@ -273,4 +399,40 @@ def test_two_reviewers_never_get_the_same_item(project):
     assert len(served) == 30 and len(set(served)) == 30
     assert sum(1 for items in got.values() if items) > 1, "the race never ran concurrently"
     assert Item.objects.filter(project=project, status=Item.Status.GOLD).count() == 30
+    assert_counts_true(project)
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_reviewers_who_prefetch_never_share_an_item(project):
+    """8 reviewers in threads each hold two items and label the first until the queue runs dry."""
+    from django.db.models import Count
+
+    make_queue(project, [float(i) for i in range(40)])
+    reviewers = [reviewer_named(project, f"prefetcher{i}") for i in range(8)]
+    label = project.labels.first()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(reviewers))
+
+    def work(user) -> None:
+        try:
+            barrier.wait()
+            while held := queue_hold(project=project, user=user, count=2):
+                assert len(held) <= 2
+                item = Item.objects.get(pk=held[0].item_id)
+                annotation_submit(project=project, user=user, item=item, label=label, lease_id=held[0].pk)
+        except BaseException as exc:  # reported by the main thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in reviewers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    per_item = Lease.objects.filter(project=project).values("item").annotate(n=Count("id"))
+    assert len(per_item) == 40 and {row["n"] for row in per_item} == {1}  # each item leased once, to one reviewer
+    assert Item.objects.filter(project=project, status=Item.Status.GOLD).count() == 40
     assert_counts_true(project)
