@@ -17,6 +17,7 @@ from modeling.ml.sampling import (
     margin,
     select_batch,
     uncertainty_order,
+    weighted_kmeans_representatives,
 )
 
 PROBS = np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2], [0.5, 0.3, 0.2]])
@@ -167,7 +168,11 @@ def test_badge_picks_one_item_from_each_separated_group() -> None:
 
 # margin + diversity layout: five very uncertain items in a tight cluster at the origin, one slightly
 # less uncertain item B at (5, 5), twenty confident items far away. With batch 2 and a candidate factor
-# of 3 the candidates are the six most uncertain; k-center inside them takes B and one cluster item.
+# of 3 the candidates are the six most uncertain (margins 0, .01, ..., .05; weights 1 - margin). Weighted
+# 2-means splits them into the cluster and B (k-means++ seeds both groups unless its second draw lands in
+# the cluster: weight x squared distance 0.95 x 50 for B against at most 4 x 0.0002 for the cluster).
+# The cluster's weighted mean is ((.99 - .97) x .01, (.98 - .96) x .01) / 4.9 = (4.1e-5, 4.1e-5), nearest
+# to item 0 at the origin; B's cluster is B alone. Most uncertain first: [0, 5], scored 1 - margin.
 MD_PROBS = np.array([[0.5 + m / 2, 0.5 - m / 2] for m in (0.0, 0.01, 0.02, 0.03, 0.04, 0.05)] + [[0.95, 0.05]] * 20)
 MD_POINTS = np.array(
     [[0.0, 0.0], [0.01, 0.0], [0.0, 0.01], [-0.01, 0.0], [0.0, -0.01], [5.0, 5.0]]
@@ -175,29 +180,94 @@ MD_POINTS = np.array(
 )
 
 
-def test_margin_diversity_spreads_the_batch_inside_the_uncertain_candidates() -> None:
-    selection = select_batch(
-        MD_PROBS, MD_POINTS, strategy="margin_diversity", batch_size=2, candidate_factor=3, random_fraction=0
-    )
-    # Pick order: B is farthest from the candidates' mean, then the cluster item farthest from B.
-    assert selection.indices[0] == 5
-    assert selection.indices[1] in {1, 2, 3, 4}
+def test_margin_diversity_takes_one_representative_per_cluster_of_uncertain_candidates() -> None:
+    for seed in range(5):
+        selection = select_batch(
+            MD_PROBS,
+            MD_POINTS,
+            strategy="margin_diversity",
+            batch_size=2,
+            candidate_factor=3,
+            random_fraction=0,
+            seed=seed,
+        )
+        assert selection.indices.tolist() == [0, 5]
+        assert selection.scores == pytest.approx([1.0, 0.95])
+    # Plain margin takes two near-duplicates from the cluster; kcenter takes a confident far item.
     assert select_batch(MD_PROBS, strategy="margin", batch_size=2, random_fraction=0).indices.tolist() == [0, 1]
     far = select_batch(MD_PROBS, MD_POINTS, strategy="kcenter", batch_size=2, random_fraction=0).indices
     assert set(far.tolist()) & set(range(6, 26))
 
 
-def test_margin_diversity_skips_candidates_close_to_labeled_items() -> None:
+def test_margin_diversity_only_picks_among_the_least_margin_candidates() -> None:
+    # Factor 1 leaves exactly the two least-margin items as candidates, however they are spread.
     selection = select_batch(
+        MD_PROBS, MD_POINTS, strategy="margin_diversity", batch_size=2, candidate_factor=1, random_fraction=0
+    )
+    assert selection.indices.tolist() == [0, 1]
+
+
+def test_margin_diversity_clusters_the_candidates_alone_and_ignores_labeled_embeddings() -> None:
+    # Zhdanov 2019 clusters the candidates only: a labeled item on top of B does not move the batch.
+    plain = select_batch(MD_PROBS, MD_POINTS, strategy="margin_diversity", batch_size=2, candidate_factor=3)
+    seeded = select_batch(
         MD_PROBS,
         MD_POINTS,
         strategy="margin_diversity",
         batch_size=2,
         candidate_factor=3,
-        random_fraction=0,
         labeled_embeddings=[[5.0, 5.0]],
     )
-    assert set(selection.indices.tolist()) <= {0, 1, 2, 3, 4}
+    assert seeded.indices.tolist() == plain.indices.tolist()
+
+
+def test_weighted_kmeans_pulls_the_representative_towards_heavy_rows() -> None:
+    # Clusters {0, 1, 2} and {1000}. Equal weights: the left mean is 1, so row 1. Weights 1, 1, 6: the
+    # mean is (0 + 1 + 12) / 8 = 1.625, nearer to 2 (0.375) than to 1 (0.625), so row 2.
+    points = np.array([[0.0], [1.0], [2.0], [1000.0]])
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        assert sorted(weighted_kmeans_representatives(points, [1, 1, 1, 1], 2, rng=rng).tolist()) == [1, 3]
+        assert sorted(weighted_kmeans_representatives(points, [1, 1, 6, 1], 2, rng=rng).tolist()) == [2, 3]
+
+
+def test_weighted_kmeans_iterates_to_the_cluster_means_whatever_the_seeding() -> None:
+    # Groups {0, 1, 2} and {4, 5, 6} are close enough that k-means++ often seeds both centres in one
+    # group; Lloyd's iterations still end at centres 1 and 5 (rows 1 and 4). From seeds 0 and 1: clusters
+    # {0} and {1..6} (mean 3.5), then {0, 1} and {2, 4, 5, 6} (0.5 and 4.25), then the two groups.
+    points = np.array([[0.0], [1.0], [2.0], [4.0], [5.0], [6.0]])
+    for seed in range(50):
+        picks = weighted_kmeans_representatives(points, np.ones(6), 2, rng=np.random.default_rng(seed))
+        assert sorted(picks.tolist()) == [1, 4]
+
+
+def test_weighted_kmeans_gives_distinct_rows_for_duplicates_lowest_index_first() -> None:
+    picks = weighted_kmeans_representatives(np.zeros((5, 2)), np.ones(5), 3, rng=np.random.default_rng(0))
+    assert picks.tolist() == [0, 1, 2]
+
+
+def test_margin_diversity_still_spreads_when_the_model_is_certain_of_every_candidate() -> None:
+    # Every margin is 1, so every weight is 0 before the floor: the floor keeps the clustering spatial.
+    points = np.array([[0.0, 0.0], [0.0, 0.1], [10.0, 0.0], [10.0, 0.1]])
+    for seed in range(5):
+        selection = select_batch(
+            np.tile([[1.0, 0.0]], (4, 1)),
+            points,
+            strategy="margin_diversity",
+            batch_size=2,
+            random_fraction=0,
+            seed=seed,
+        )
+        assert sorted((selection.indices // 2).tolist()) == [0, 1]
+        assert selection.scores.tolist() == [0.0, 0.0]
+
+
+def test_weighted_kmeans_refuses_negative_or_misshapen_weights() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="weights"):
+        weighted_kmeans_representatives(np.zeros((3, 2)), [1.0, -1.0, 1.0], 2, rng=rng)
+    with pytest.raises(ValueError, match="weights"):
+        weighted_kmeans_representatives(np.zeros((3, 2)), [1.0, 1.0], 2, rng=rng)
 
 
 QUOTA_LANGS = ["en"] * 30 + ["ar"] * 5 + ["es"] * 5
@@ -312,7 +382,7 @@ def test_same_seed_same_selection(strategy: str) -> None:
     assert first.indices.tolist() == again.indices.tolist()
     assert first.is_random.tolist() == again.is_random.tolist()
     other = select_batch(probs, points, strategy=strategy, batch_size=20, seed=12)  # type: ignore[arg-type]
-    # The seed moves the audit picks (and, for random and badge, the rest).
+    # The seed moves the audit picks (and, for random, badge and margin_diversity's seeding, the rest).
     assert other.indices.tolist() != first.indices.tolist()
 
 
