@@ -560,8 +560,9 @@ def verify(project_id: int, phases: list[Phase]) -> bool:
 
 
 def load() -> str:
+    """The 1/5/15-minute load averages: the cores may be shared with other work, which the figures then include."""
     one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} cores)"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores (shared with any other work on this machine)"
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from labeling.models import Annotation, Item, Label, Lease, Project, ProjectCounts, Skip
+from labeling.models import QUEUE_OPEN, Annotation, Item, Label, Lease, Project, ProjectCounts, Skip
 from labeling.services.counts import status_deltas
 from webapp.errors import Conflict, NotFound, ValidationFailed
 
@@ -184,12 +184,17 @@ def _release(lease: Lease, now: datetime) -> dict[str, int]:
 
 
 def _release_expired(project: Project | None, now: datetime, limit: int) -> int:
-    """Release up to ``limit`` expired leases and return their items to the queue; return how many."""
+    """Release up to ``limit`` expired leases, oldest first, and return their items to the queue; return how many.
+
+    With a project this reads the partial ``lease_active_expiry`` index (project, expires_at) from its
+    oldest entry, so the lazy release on every next-item call costs one short index probe.
+    """
     expired = Lease.objects.filter(released_at__isnull=True, expires_at__lte=now)
     if project is not None:
         expired = expired.filter(project=project)
     released = 0
-    for lease_id, item_id, project_id in expired.values_list("id", "item_id", "project_id")[:limit]:
+    oldest = expired.order_by("expires_at").values_list("id", "item_id", "project_id")[:limit]
+    for lease_id, item_id, project_id in oldest:
         with transaction.atomic():
             item = _locking(Item.objects.filter(pk=item_id)).first()
             if item is None:
@@ -209,15 +214,16 @@ def lease_expire_sweep(*, limit: int = 10_000) -> int:
 
 
 def _candidates(project: Project, user: Any) -> Any:
-    """Queued items, and overlap items still open, that this user never labeled or skipped, best first."""
+    """Queued items, and overlap items still open, that this user never labeled or skipped, best first.
+
+    ``QUEUE_OPEN`` is the ``item_queue_candidates`` index's condition and ``-priority, id`` its order, so
+    PostgreSQL reads the index from the top, probes the user's annotations and skips per row and stops
+    at the first row it can lock: no scan or sort of the queue, however long it is.
+    """
     mine = Q(item=OuterRef("pk"), user=user)
-    return (
-        Item.objects.filter(project=project, priority__isnull=False)
-        .filter(Q(status=Item.Status.QUEUED) | Q(status__in=OPEN_STATUSES[1:], overlap_target__gt=1))
-        .exclude(Exists(Annotation.objects.filter(mine)))
-        .exclude(Exists(Skip.objects.filter(mine)))
-        .order_by("-priority", "id")
-    )
+    # One filter() call: each chained call clones the query, and this one is built on every next-item call.
+    unseen = (~Exists(Annotation.objects.filter(mine)), ~Exists(Skip.objects.filter(mine)))
+    return Item.objects.filter(QUEUE_OPEN, *unseen, project=project).order_by("-priority", "id")
 
 
 def _has_room(item: Item, now: datetime) -> bool:
