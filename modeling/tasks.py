@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from modeling.services.comparison import comparison_run
 from modeling.services.retraining import retraining_after_job, retrainings_advance_due
 from modeling.services.scoring import pool_score_run
 from modeling.services.training import train_run, versions_fail_orphaned
@@ -36,6 +37,12 @@ def score_pool(job_id: str) -> None:
     finally:
         # The chain's last step: settle its retraining and start the follow-up, if one is due.
         retraining_after_job(job_id=job_id)
+
+
+@shared_task(name="modeling.tasks.compare_versions", ignore_result=True, acks_late=True)
+def compare_versions(job_id: str) -> None:
+    """Score the job's candidate beside production on the frozen eval split and store the comparison."""
+    run_job(job_id, Job.Kind.COMPARE, comparison_run)
 
 
 @shared_task(name="modeling.tasks.fail_orphaned_versions", ignore_result=True, queue="default")
