@@ -157,6 +157,34 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_TIME_LIMIT = JOB_HARD_TIME_LIMIT
 CELERY_TASK_SOFT_TIME_LIMIT = JOB_SOFT_TIME_LIMIT
 
+# --- Model server and the prediction API ----------------------------------------------------
+# Where web workers reach the model server (`manage.py model_server`): a Unix socket (unix:/path)
+# for the embedded stack, host:port in compose. The server binds the same address unless told otherwise.
+MODEL_SERVER_ADDRESS = env_str("MODEL_SERVER_ADDRESS", f"unix:{VAR_DIR / 'model-server.sock'}")
+MODEL_SERVER_TIMEOUT_SECONDS = env_int("MODEL_SERVER_TIMEOUT_SECONDS", 30, minimum=1)
+MODEL_SERVER_DEVICE = env_str("MODEL_SERVER_DEVICE", "auto")
+if MODEL_SERVER_DEVICE not in {"auto", "cpu", "cuda"}:
+    raise ImproperlyConfigured(f"MODEL_SERVER_DEVICE={MODEL_SERVER_DEVICE!r} must be auto, cpu or cuda.")
+MODEL_SERVER_THREADS = env_int("MODEL_SERVER_THREADS", 0, minimum=0)  # 0: every core the process may run on
+# Dynamic batching: the longest wait of a batch's oldest request, batch limits, and the queue bound
+# past which requests are refused (503 + Retry-After) instead of waiting without limit.
+MODEL_SERVER_MAX_WAIT_MS = env_int("MODEL_SERVER_MAX_WAIT_MS", 5, minimum=0)
+MODEL_SERVER_MAX_BATCH_TEXTS = env_int("MODEL_SERVER_MAX_BATCH_TEXTS", 64, minimum=1)
+MODEL_SERVER_MAX_BATCH_TOKENS = env_int("MODEL_SERVER_MAX_BATCH_TOKENS", 16_384, minimum=1)
+MODEL_SERVER_MAX_QUEUE_TEXTS = env_int("MODEL_SERVER_MAX_QUEUE_TEXTS", 2_048, minimum=1)
+# How often the model server reads the alias table (promotions hot-swap within about this long).
+MODEL_SERVER_POLL_MS = env_int("MODEL_SERVER_POLL_MS", 1_000, minimum=50)
+# The prediction log's write-behind buffer: its flush interval is the loss window on a crash.
+PREDICTION_LOG_FLUSH_MS = env_int("PREDICTION_LOG_FLUSH_MS", 500, minimum=10)
+PREDICTION_LOG_MAX_ROWS = env_int("PREDICTION_LOG_MAX_ROWS", 200_000, minimum=1_000)
+# Per-token rate limits are counted in a store every web worker shares: Redis when the broker is
+# Redis (or set redis://... here), else files under the var directory (the embedded single-host stack).
+API_RATE_LIMIT_STORE = env_url(
+    "API_RATE_LIMIT_STORE",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else f"file://{VAR_DIR / 'ratelimit'}",
+    schemes=("redis", "rediss", "file"),
+)
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: DRF takes the 401 challenge (WWW-Authenticate: Token) from the first class, so an

@@ -45,9 +45,26 @@ class ModelServerClient:
         self.timeout, self.connect_timeout = timeout, connect_timeout
         self._local = threading.local()
 
-    def predict(self, key: str, texts: list[str], meta: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Return ``{"version", "labels", "ids", "probs", "latency_ms"}`` for ``texts``."""
-        return dict(self.call({"op": "predict", "key": key, "texts": texts, "meta": meta or {}}))
+    def predict(
+        self,
+        key: str,
+        texts: list[str],
+        meta: dict[str, Any] | None = None,
+        *,
+        shadow: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Return ``{"version", "labels", "ids", "probs", "latency_ms"}`` for ``texts``.
+
+        ``shadow`` (``{"key", "meta"}``) asks the server to have that model score a copy after answering.
+        """
+        message: dict[str, Any] = {"op": "predict", "key": key, "texts": texts, "meta": meta or {}}
+        if shadow is not None:
+            message["shadow"] = shadow
+        return dict(self.call(message))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Have the server write its pending prediction-log rows; return whether it finished in time."""
+        return bool(self.call({"op": "flush", "timeout": timeout}, timeout=timeout + 5.0))
 
     def load(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Load (or hot-swap to) the version ``spec`` describes; loading and warming may take minutes."""

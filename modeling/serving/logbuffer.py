@@ -6,6 +6,9 @@ failing sink is retried with backoff, keeping the rows. The buffer is bounded: p
 the oldest rows are dropped and counted in ``dropped`` (a database outage must not exhaust the
 server's memory); ``close`` flushes everything. The loss window on a crash (SIGKILL, power) is what
 had not been flushed yet: at most ``interval`` seconds of traffic, or ``max_rows`` rows.
+
+``flush`` writes what is waiting now and returns once it is in the sink: the feedback endpoint uses
+it (through the server's ``flush`` op) when a caller reports on a prediction answered a moment ago.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class LogBuffer:
         self._cond = threading.Condition()
         self._stats = LogStats()
         self._closing = False
+        self._flush_requested = False
         self._thread = threading.Thread(target=self._loop, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -64,25 +68,45 @@ class LogBuffer:
             if overflow > 0:
                 self._stats.dropped += overflow
                 logger.error("prediction log buffer full", extra={"dropped": overflow})
-            if len(self._rows) >= self._batch_rows:
-                self._cond.notify()
+            if len(self._rows) >= self._batch_rows or overflow > 0:
+                self._cond.notify_all()  # the writer, and flush() waiters when rows were dropped
 
     def stats(self) -> LogStats:
         with self._cond:
             return LogStats(**{**self._stats.__dict__, "pending": len(self._rows)})
 
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Write every row appended so far now; return whether they were all handled within ``timeout``.
+
+        Rows leave in order, so the rows appended before this call are handled once ``written +
+        dropped`` reaches the ``appended`` count read here.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            target = self._stats.appended
+            self._flush_requested = True
+            self._cond.notify_all()
+            while self._stats.written + self._stats.dropped < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive():
+                    return False
+                self._cond.wait(remaining)
+        return True
+
     def close(self, timeout: float = 30.0) -> None:
         """Flush every queued row (retrying a failing sink until ``timeout``) and stop the thread."""
         with self._cond:
             self._closing = True
-            self._cond.notify()
+            self._cond.notify_all()
         self._thread.join(timeout)
 
     def _loop(self) -> None:
         while True:
             with self._cond:
-                if not self._closing and len(self._rows) < self._batch_rows:
+                if not (self._closing or self._flush_requested) and len(self._rows) < self._batch_rows:
                     self._cond.wait(self._interval)
+                if not self._rows:
+                    self._flush_requested = False
                 batch = [self._rows.popleft() for _ in range(min(len(self._rows), self._batch_rows))]
                 closing = self._closing
             if batch:
@@ -105,9 +129,11 @@ class LogBuffer:
                 if closing and attempt >= 5:
                     with self._cond:
                         self._stats.dropped += len(batch)
+                        self._cond.notify_all()
                     return
                 time.sleep(min(self._backoff * 2 ** (attempt - 1), 10.0))
                 continue
             with self._cond:
                 self._stats.written += len(batch)
+                self._cond.notify_all()
             return

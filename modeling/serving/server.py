@@ -10,7 +10,19 @@ old one, then hands the batcher the new runner; a batch already running finishes
 and no request is refused or fails during the switch.
 
 Each answered text becomes a prediction-log row appended to a write-behind ``LogBuffer``; the
-caller's metadata (project, caller key, alias) comes with the request.
+caller's metadata (project, caller key, route) comes with the request.
+
+Shadow: a request may name a ``shadow`` key. Once the answer is computed, the same texts are queued
+on the shadow model's batcher and the reply goes out without waiting; the shadow's outputs become
+log rows (with the shadow's own metadata) and are never returned. A full shadow queue or a missing
+shadow model skips the copy (counted in ``stats``): the shadow never slows or fails the answer.
+
+One device, one computation at a time: the forward passes of every served model (production,
+canary, shadow, and the warm-up of a version being swapped in) take turns under one lock, so two
+models never split the cores between them and oversubscribe the torch thread pool.
+
+Shutdown (``close``): new requests are refused (``Overloaded``, so callers retry elsewhere or later),
+queued requests run, the requests already answered append their log rows, then the log is flushed.
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ class ModelSpec:
     version: int
     manifest_sha256: str | None = None
     max_length: int = 256
+    truncation: str = "head"
     quantize_int8: bool = False
     device: DeviceRequest = "auto"
 
@@ -75,18 +88,35 @@ class ModelNotLoaded(LookupError):
     """No model is served under the requested key."""
 
 
+@dataclass
+class ShadowStats:
+    submitted: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
 Runner = Callable[[list[str]], list[TextResult]]
 Loader = Callable[[ModelSpec], tuple[list[str], Runner]]
 
 
 def artifact_runner(spec: ModelSpec) -> tuple[list[str], Runner]:
     """Load ``spec``'s artifact (verified against its manifest hash) and return its labels and runner."""
+    import torch
+
     from modeling.ml.artifacts import load_artifact
     from modeling.ml.config import InferenceConfig
 
     device: DeviceRequest = "cpu" if spec.quantize_int8 else spec.device
     classifier = load_artifact(spec.path, expected_manifest_sha256=spec.manifest_sha256)
-    config = InferenceConfig(batch_size=64, max_length=spec.max_length, device=device, quantize_int8=spec.quantize_int8)
+    config = InferenceConfig(
+        batch_size=64,
+        max_length=spec.max_length,
+        truncation=spec.truncation,  # type: ignore[arg-type]
+        device=device,
+        quantize_int8=spec.quantize_int8,
+        # The server set the thread count for the cores it owns; None here would reset it per batch.
+        num_threads=torch.get_num_threads(),
+    )
 
     labels = list(classifier.labels)
 
@@ -115,8 +145,12 @@ class ModelServer:
         self._log = log
         self._loader = loader
         self._slots: dict[str, _Slot] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._load_lock = threading.Lock()
+        self._compute = threading.Lock()  # one forward pass at a time on this device (see the module doc)
+        self._inflight = 0
+        self._closing = False
+        self._shadow = ShadowStats()
         self.threads = _set_threads(threads)
         self.started_at = time.time()
 
@@ -128,12 +162,18 @@ class ModelServer:
             current = self._slots.get(spec.key)
             if current is not None and current.spec == spec:
                 return self._describe(current)
-            labels, runner = self._loader(spec)
+            labels, loaded = self._loader(spec)
+            runner = self._exclusive(loaded)
             runner(WARMUP_TEXTS)
             with self._lock:
+                if self._closing:
+                    raise Overloaded("the model server is shutting down")
                 current = self._slots.get(spec.key)
                 if current is None:
-                    slot = _Slot(spec, labels, DynamicBatcher(runner, self.policy, name=f"batcher-{spec.key}"))
+                    batcher = DynamicBatcher(
+                        runner, self.policy, count_tokens=_token_estimate(spec.max_length), name=f"batcher-{spec.key}"
+                    )
+                    slot = _Slot(spec, labels, batcher)
                 else:
                     current.batcher.replace_runner(runner)
                     slot = _Slot(spec, labels, current.batcher)
@@ -153,29 +193,72 @@ class ModelServer:
         with self._lock:
             return [self._describe(slot) for slot in self._slots.values()]
 
+    def specs(self) -> dict[str, ModelSpec]:
+        """Return what is served now, by key."""
+        with self._lock:
+            return {key: slot.spec for key, slot in self._slots.items()}
+
     def _describe(self, slot: _Slot) -> dict[str, Any]:
-        return {"key": slot.spec.key, "version": slot.spec.version, "labels": slot.labels, "loaded_at": slot.loaded_at}
+        return {
+            "key": slot.spec.key,
+            "version": slot.spec.version,
+            "labels": slot.labels,
+            "loaded_at": slot.loaded_at,
+            "quantize_int8": slot.spec.quantize_int8,
+        }
+
+    def _exclusive(self, runner: Runner) -> Runner:
+        """Return ``runner`` taking the device lock for each call."""
+
+        def run(texts: list[str]) -> list[TextResult]:
+            with self._compute:
+                return runner(texts)
+
+        return run
 
     # --- predictions ---------------------------------------------------------------------------
 
     def predict(
-        self, key: str, texts: list[str], meta: dict[str, Any] | None = None, timeout: float = 30.0
+        self,
+        key: str,
+        texts: list[str],
+        meta: dict[str, Any] | None = None,
+        timeout: float = 30.0,
+        *,
+        shadow: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Return the served version's calibrated predictions for ``texts``, in order, and log them.
 
-        Raises ``ModelNotLoaded`` for an unknown key and ``Overloaded`` when the queue is full.
+        ``shadow`` (``{"key", "meta"}``) has the shadow model score a copy once the answer is ready.
+        Raises ``ModelNotLoaded`` for an unknown key and ``Overloaded`` when the queue is full or
+        the server is shutting down.
         """
         with self._lock:
+            if self._closing:
+                raise Overloaded("the model server is shutting down", retry_after=1.0)
             slot = self._slots.get(key)
-        if slot is None:
-            raise ModelNotLoaded(f"no model is served under {key!r}")
+            if slot is None:
+                raise ModelNotLoaded(f"no model is served under {key!r}")
+            self._inflight += 1
+        try:
+            return self._predict(slot, texts, meta or {}, timeout, shadow)
+        finally:
+            with self._lock:
+                self._inflight -= 1
+                self._lock.notify_all()
+
+    def _predict(
+        self, slot: _Slot, texts: list[str], meta: dict[str, Any], timeout: float, shadow: dict[str, Any] | None
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         # A request always runs whole in one batch, so one runner, hence one version, answers all its texts.
         results = slot.batcher.submit(texts).result(timeout=timeout)
         latency_ms = (time.perf_counter() - started) * 1000.0
         ids = [str(uuid.uuid4()) for _ in texts]
-        if self._log is not None and not (meta or {}).get("no_log"):
-            self._log.append(_log_rows(slot.spec.key, texts, results, ids, latency_ms, meta or {}))
+        if self._log is not None and not meta.get("no_log"):
+            self._log.append(_log_rows(slot.spec.key, texts, results, ids, latency_ms, meta))
+        if shadow is not None:
+            self._shadow_copy(str(shadow.get("key", "")), texts, dict(shadow.get("meta") or {}))
         return {
             "version": results[0].version,
             "labels": results[0].labels,
@@ -184,36 +267,93 @@ class ModelServer:
             "latency_ms": round(latency_ms, 3),
         }
 
+    def _shadow_copy(self, key: str, texts: list[str], meta: dict[str, Any]) -> None:
+        """Queue ``texts`` on the shadow model; its outputs go to the log only. Never blocks or raises."""
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is None or self._log is None:
+                self._shadow.skipped += 1
+                return
+        started = time.perf_counter()
+        try:
+            future = slot.batcher.submit(texts)
+        except Overloaded:
+            with self._lock:
+                self._shadow.skipped += 1
+            return
+        with self._lock:
+            self._shadow.submitted += 1
+        log = self._log
+
+        def done(finished: Any) -> None:
+            # Runs in the shadow batcher's thread as soon as its batch is done (before close() returns).
+            error = finished.exception()
+            if error is not None:
+                with self._lock:
+                    self._shadow.failed += 1
+                logger.warning("shadow batch failed", extra={"key": key, "error": type(error).__name__})
+                return
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            ids = [str(uuid.uuid4()) for _ in texts]
+            log.append(_log_rows(key, texts, finished.result(), ids, latency_ms, meta))
+
+        future.add_done_callback(done)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Write every prediction-log row appended so far; return whether that finished within ``timeout``."""
+        return self._log.flush(timeout) if self._log is not None else True
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             slots = list(self._slots.values())
         log = self._log.stats().__dict__ if self._log is not None else None
+        with self._lock:
+            shadow = dict(self._shadow.__dict__)
         return {
             "threads": self.threads,
             "uptime_s": round(time.time() - self.started_at, 1),
             "models": {
                 slot.spec.key: {**slot.batcher.stats().__dict__, "version": slot.spec.version} for slot in slots
             },
+            "shadow": shadow,
             "log": log,
         }
 
-    def close(self) -> None:
-        """Finish every queued request, then flush the prediction log."""
+    def close(self, timeout: float = 60.0) -> None:
+        """Refuse new requests, finish every queued one, wait for their log rows, then flush the log."""
         with self._lock:
+            self._closing = True
             slots, self._slots = list(self._slots.values()), {}
         for slot in slots:
-            slot.batcher.close(drain=True)
+            slot.batcher.close(drain=True, timeout=timeout)
+        # A request whose batch just ran appends its rows from its own handler thread: wait for it.
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._inflight and time.monotonic() < deadline:
+                self._lock.wait(deadline - time.monotonic())
+            if self._inflight:
+                logger.error("model server closed with requests still running", extra={"inflight": self._inflight})
         if self._log is not None:
-            self._log.close()
+            self._log.close(timeout)
 
     # --- the socket ------------------------------------------------------------------------------
 
     def handle(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Answer one protocol message (``predict``, ``load``, ``unload``, ``models``, ``stats``, ``ping``)."""
+        """Answer one protocol message (predict, load, unload, models, stats, flush, ping)."""
         op = message.get("op")
         try:
             if op == "predict":
-                return {"ok": self.predict(str(message["key"]), _texts(message), message.get("meta") or {})}
+                shadow = message.get("shadow")
+                return {
+                    "ok": self.predict(
+                        str(message["key"]),
+                        _texts(message),
+                        message.get("meta") or {},
+                        shadow=shadow if isinstance(shadow, dict) else None,
+                    )
+                }
+            if op == "flush":
+                return {"ok": self.flush(float(message.get("timeout", 10.0)))}
             if op == "load":
                 return {"ok": self.load(ModelSpec(**message["spec"]))}
             if op == "unload":
@@ -294,6 +434,15 @@ def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+def _token_estimate(max_length: int) -> Callable[[str], int]:
+    """Estimate a text's tokens for the batch budget: ~4 characters a token, never past truncation."""
+
+    def count(text: str) -> int:
+        return min(max(1, len(text) // 4), max_length) + 2
+
+    return count
+
+
 def _set_threads(threads: int | None) -> int:
     """Give torch the cores this process owns (or ``threads``), once, before any model runs."""
     from modeling.ml.runtime import available_cores, set_threads
@@ -309,7 +458,10 @@ def _log_rows(
     latency_ms: float,
     meta: dict[str, Any],
 ) -> list[Row]:
-    """One prediction-log row per text: ids, version, caller, latency, label, probabilities, length, hash."""
+    """One prediction-log row per text: ids, version, caller, latency, label, probabilities, length, hash.
+
+    Probabilities are keyed by label name: versions of a project may order their labels differently.
+    """
     now = time.time()
     rows = []
     for text, result, prediction_id in zip(texts, results, ids, strict=True):
@@ -323,7 +475,7 @@ def _log_rows(
                 "latency_ms": latency_ms,
                 "label": result.labels[best],
                 "confidence": result.probs[best],
-                "probs": result.probs,
+                "probs": dict(zip(result.labels, result.probs, strict=True)),
                 "input_chars": len(text),
                 "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
                 "text": text,  # the sink keeps it (redacted) only when the project opted in

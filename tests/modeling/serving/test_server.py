@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modeling.ml.artifacts import load_artifact
-from modeling.ml.batching import BatchPolicy
+from modeling.ml.batching import BatchPolicy, Overloaded
 from modeling.ml.config import InferenceConfig
 from modeling.serving.client import (
     ModelNotServed,
@@ -69,7 +69,8 @@ def test_predict_answers_calibrated_probabilities_in_input_order_and_logs_each_t
     row = written[0]
     assert row["input_chars"] == len(TEXTS[0]) and len(row["text_sha256"]) == 64
     assert row["meta"] == {"caller": "svc-a", "project": "acme"} and row["version"] == 1
-    assert row["label"] == LABELS[max(range(3), key=row["probs"].__getitem__)]
+    assert list(row["probs"]) == LABELS and list(row["probs"].values()) == reply["probs"][0]
+    assert row["label"] == max(row["probs"], key=row["probs"].get)
 
 
 def test_concurrent_callers_all_get_their_own_answers(served, artifacts):
@@ -170,3 +171,88 @@ def test_a_full_queue_answers_overloaded_with_retry_after(socket_path):
         listener.shutdown()
         listener.server_close()
         server.close()
+
+
+def test_a_shadow_scores_a_copy_after_the_answer_and_only_the_log_sees_it(served, artifacts):
+    server, client, written = served
+    server.load(artifacts[1].spec("acme:shadow", 2))
+    reply = client.predict(
+        "acme:production",
+        TEXTS[:3],
+        {"route": "production"},
+        shadow={"key": "acme:shadow", "meta": {"route": "shadow"}},
+    )
+    assert reply["version"] == 1
+    assert client.flush() is True
+    for _ in range(500):  # the shadow batch runs after the reply went out
+        if len(written) == 6:
+            break
+        threading.Event().wait(0.01)
+    shadow_rows = [row for row in written if row["meta"] == {"route": "shadow"}]
+    assert [row["version"] for row in shadow_rows] == [2, 2, 2]
+    assert not {row["id"] for row in shadow_rows} & set(reply["ids"])
+    expected = _reference(artifacts[1], TEXTS[:3])
+    for row, text in zip(shadow_rows, TEXTS[:3], strict=True):
+        assert list(row["probs"].values()) == pytest.approx(expected[text], abs=1e-5)
+    assert server.stats()["shadow"] == {"submitted": 1, "skipped": 0, "failed": 0}
+
+
+def test_a_missing_shadow_is_skipped_and_the_answer_still_comes(served):
+    server, client, written = served
+    reply = client.predict("acme:production", TEXTS[:2], shadow={"key": "acme:shadow", "meta": {}})
+    assert reply["version"] == 1
+    assert server.stats()["shadow"]["skipped"] == 1
+    assert client.flush() and len(written) == 2
+
+
+def test_flush_writes_pending_rows_at_once(socket_path, artifacts):
+    written: list[dict] = []
+    server = ModelServer(log=LogBuffer(written.extend, interval=3600), threads=1)
+    server.load(artifacts[0].spec("k", 1))
+    listener = server.serve(socket_path)
+    client = ModelServerClient(socket_path)
+    try:
+        reply = client.predict("k", TEXTS[:4])
+        assert written == []  # an hour-long interval: nothing would be written yet
+        assert client.flush() is True
+        assert [row["id"] for row in written] == reply["ids"]
+    finally:
+        client.close()
+        listener.shutdown()
+        listener.server_close()
+        server.close()
+
+
+def test_close_answers_the_queued_requests_and_writes_their_log_rows(socket_path):
+    gate, started = threading.Event(), threading.Event()
+    written: list[dict] = []
+
+    def loader(spec):
+        def run(texts):
+            if "warm up" not in texts:
+                started.set()
+                gate.wait(10)
+            return [TextResult([0.25, 0.75], 1, ["a", "b"]) for _ in texts]
+
+        return ["a", "b"], run
+
+    server = ModelServer(log=LogBuffer(written.extend, interval=3600), loader=loader, threads=1)
+    server.load(ModelSpec(key="k", path="-", version=1))
+    with ThreadPoolExecutor(max_workers=5) as pool:  # four requests and close()
+        futures = [pool.submit(server.predict, "k", [f"t{i}"]) for i in range(4)]
+        assert started.wait(10)
+        closing = pool.submit(server.close)
+        threading.Event().wait(0.1)
+        with pytest.raises(Overloaded):  # refused once closing began
+            server.predict("k", ["late"])
+        gate.set()
+        ids = [id_ for future in futures for id_ in future.result(10)["ids"]]
+        closing.result(10)
+    assert sorted(row["id"] for row in written) == sorted(ids)
+
+
+def test_the_batch_token_budget_counts_truncated_length():
+    from modeling.serving.server import _token_estimate
+
+    count = _token_estimate(64)
+    assert count("abcd" * 10) == 12 and count("x" * 20_000) == 66 and count("") == 3

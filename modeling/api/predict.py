@@ -1,0 +1,156 @@
+"""``POST /api/v1/projects/{slug}/predict`` and ``POST …/feedback``: the prediction API.
+
+Any member of the project may call both (reviewers included): a service calling the API gets its own
+user, a member of the projects it serves, and a token (``manage.py drf_create_token <user>``).
+Non-members get the same 404 as a project that does not exist. Token or session authentication.
+
+The view checks, in order: the project (404), the body's size (413, before anything is read), the
+caller's rate limit (429), the body (400), then routes and forwards to the model server (503 when it
+cannot answer). No step writes anything: the prediction log is written by the model server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.models import Project
+from labeling.selectors import project_for_user
+from modeling.services.ratelimit import rate_limit_hit
+from modeling.services.serving import (
+    Caller,
+    RateLimited,
+    ServingState,
+    body_limit,
+    caller_key_parse,
+    feedback_record,
+    predict_request_parse,
+    prediction_make,
+    serving_state,
+)
+from webapp.errors import PayloadTooLarge
+
+NOT_A_MEMBER = OpenApiResponse(description="No such project, or you are not a member of it.")
+RETRY = OpenApiResponse(description="`Retry-After` says when to try again.")
+CALLER_KEY = OpenApiParameter(
+    "X-Caller-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Optional: the end user or client this call is for. The canary split sticks to it "
+    "(default: the authenticated user) and the prediction log records it.",
+)
+
+
+class PredictRequestSerializer(serializers.Serializer):
+    texts = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=64)
+    model = serializers.CharField(required=False, help_text='"production", "canary" or a version number.')
+
+
+class PredictionSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="Refer to it when sending feedback.")
+    label = serializers.CharField()
+    score = serializers.FloatField(help_text="The label's calibrated probability.")
+    scores = serializers.DictField(child=serializers.FloatField(), help_text="Every label's calibrated probability.")
+
+
+class PredictResponseSerializer(serializers.Serializer):
+    model_version = serializers.IntegerField()
+    predictions = PredictionSerializer(many=True, help_text="One per text, in input order.")
+
+
+class FeedbackSerializer(serializers.Serializer):
+    prediction_id = serializers.UUIDField()
+    label = serializers.CharField()
+
+
+class _RetryAfterMixin:
+    """Send ``Retry-After`` with every error that carries one (429, 503)."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response: Response = super().handle_exception(exc)  # type: ignore[misc]
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
+
+
+class PredictView(_RetryAfterMixin, APIView):
+    @extend_schema(
+        request=PredictRequestSerializer,
+        parameters=[CALLER_KEY],
+        responses={
+            200: PredictResponseSerializer,
+            400: OpenApiResponse(description="A bad body; `error.details.index` names the offending text."),
+            404: NOT_A_MEMBER,
+            413: OpenApiResponse(description="The body is larger than any valid request could be."),
+            429: RETRY,
+            503: RETRY,
+        },
+        summary="Predict labels for 1 to 64 texts (any member; limits per project)",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = project_for_user(user=request.user, slug=slug)
+        state = serving_state(project=project)
+        _check_size(request, state)
+        caller = _caller(request)
+        _check_rate(project, request, state)
+        body = predict_request_parse(request.data, policy=state.policy)
+        return Response(prediction_make(project=project, state=state, request=body, caller=caller))
+
+
+class FeedbackView(_RetryAfterMixin, APIView):
+    @extend_schema(
+        request=FeedbackSerializer,
+        responses={
+            201: FeedbackSerializer,
+            200: OpenApiResponse(FeedbackSerializer, description="The same label was already recorded."),
+            400: OpenApiResponse(description="Not a prediction id, or not one of the project's labels."),
+            404: NOT_A_MEMBER,
+            409: OpenApiResponse(description="This prediction already has a different label."),
+            503: RETRY,
+        },
+        summary="Record the true label of a prediction (any member; the same label again is a no-op)",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = project_for_user(user=request.user, slug=slug)
+        data: Any = request.data if isinstance(request.data, dict) else {}
+        feedback, created = feedback_record(
+            project=project, user=request.user, prediction_id=data.get("prediction_id"), label=data.get("label")
+        )
+        body = {"prediction_id": str(feedback.prediction_id), "label": feedback.label.name}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _check_size(request: Request, state: ServingState) -> None:
+    """413 before the body is read: DRF's parsers read it whole, past Django's own upload cap."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    limit = body_limit(state.policy)
+    if length > limit:
+        raise PayloadTooLarge(
+            f"The body has {length} bytes; requests to this project are at most {limit} bytes.",
+            details={"limit": limit},
+        )
+
+
+def _caller(request: Request) -> Caller:
+    key = caller_key_parse(request.headers.get("X-Caller-Key"))
+    user = request.user
+    return Caller(key=key or f"user:{user.pk}", label=key or user.get_username())
+
+
+def _check_rate(project: Project, request: Request, state: ServingState) -> None:
+    limit = state.policy.rate_limit_per_minute
+    decision = rate_limit_hit(key=f"{project.pk}:{request.user.pk}", limit=limit)
+    if not decision.allowed:
+        raise RateLimited(
+            f"Rate limit of {limit} requests a minute reached for this token; retry in {decision.retry_after} s.",
+            retry_after=decision.retry_after,
+        )

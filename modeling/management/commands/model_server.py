@@ -1,0 +1,169 @@
+"""``manage.py model_server``: serve every project's production, canary and shadow versions.
+
+The Django glue around ``modeling.serving.server.ModelServer``: it listens on
+``MODEL_SERVER_ADDRESS`` (a Unix socket by default, host:port in compose), gives torch the cores this
+process owns, and keeps what it serves equal to the alias table, read every ``MODEL_SERVER_POLL_MS``
+(one small query). A promoted version is loaded and warmed beside the old one, then swapped in
+(requests already queued finish on the old one; none fails); a removed alias is unloaded after its
+queued requests ran. A version that fails to load is logged and retried after a minute; the version
+it was meant to replace keeps serving.
+
+The prediction log is written by a background thread in bulk (``prediction_log_write``), every
+``PREDICTION_LOG_FLUSH_MS``: on SIGKILL or a crash, at most that much traffic is lost. SIGTERM and
+SIGINT shut down cleanly: stop listening, answer what is queued, flush the log, exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections, connection
+
+from modeling.services.serving import ServedAlias, prediction_log_write, served_aliases
+
+logger = logging.getLogger(__name__)
+LOAD_RETRY_SECONDS = 60.0
+
+
+class Command(BaseCommand):
+    help = "Serve the production, canary and shadow versions of every project (dynamic batching, hot swap)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--address", help="Where to listen: unix:/path or host:port (default MODEL_SERVER_ADDRESS)."
+        )
+        parser.add_argument("--threads", type=int, help="Torch threads (default MODEL_SERVER_THREADS, 0: every core).")
+        parser.add_argument(
+            "--poll-ms", type=int, help="How often to read the alias table (default MODEL_SERVER_POLL_MS)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # Imported here: every manage.py call loads this module, only this command needs torch.
+        from modeling.ml.batching import BatchPolicy
+        from modeling.serving.logbuffer import LogBuffer
+        from modeling.serving.server import ModelServer
+
+        address = options.get("address") or settings.MODEL_SERVER_ADDRESS
+        threads = options.get("threads")
+        poll = (options.get("poll_ms") or settings.MODEL_SERVER_POLL_MS) / 1000.0
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+
+        log = LogBuffer(
+            prediction_log_write,
+            interval=settings.PREDICTION_LOG_FLUSH_MS / 1000.0,
+            max_rows=settings.PREDICTION_LOG_MAX_ROWS,
+        )
+        server = ModelServer(
+            policy=BatchPolicy(
+                max_batch_texts=settings.MODEL_SERVER_MAX_BATCH_TEXTS,
+                max_batch_tokens=settings.MODEL_SERVER_MAX_BATCH_TOKENS,
+                max_wait_ms=float(settings.MODEL_SERVER_MAX_WAIT_MS),
+                max_queue_texts=max(settings.MODEL_SERVER_MAX_QUEUE_TEXTS, settings.MODEL_SERVER_MAX_BATCH_TEXTS),
+            ),
+            log=log,
+            threads=(threads if threads is not None else settings.MODEL_SERVER_THREADS) or None,
+        )
+        sync = AliasSync(server, device=_device(settings.MODEL_SERVER_DEVICE))
+        listener = server.serve(address)
+        self.stdout.write(f"model server listening on {address} ({server.threads} threads, {sync.device})", ending="\n")
+        self.stdout.flush()
+        try:
+            sync.run()
+            self.stdout.write(f"model server ready: {len(server.specs())} model(s) served")
+            self.stdout.flush()
+            while not stop.wait(poll):
+                sync.run()
+        finally:
+            self._shutdown(server, listener, address)
+
+    def _shutdown(self, server: Any, listener: Any, address: str) -> None:
+        """Stop listening, drain the batchers, flush the log; say what was written."""
+        self.stdout.write("model server stopping: draining queued requests and flushing the log")
+        self.stdout.flush()
+        listener.shutdown()
+        listener.server_close()
+        server.close()
+        if address.startswith("unix:") or address.startswith("/"):
+            Path(address.removeprefix("unix:")).unlink(missing_ok=True)
+        log = server.stats()["log"] or {}
+        self.stdout.write(
+            f"model server stopped: {log.get('written', 0)} log rows written, {log.get('dropped', 0)} dropped, "
+            f"{log.get('pending', 0)} pending"
+        )
+        self.stdout.flush()
+
+
+def _device(requested: str) -> str:
+    """Resolve auto/cpu/cuda against this machine (int8 quantization applies on CPU only)."""
+    import torch
+
+    from modeling.ml.runtime import resolve_device
+
+    return resolve_device(requested, torch.cuda.is_available())
+
+
+@dataclass
+class AliasSync:
+    """Keep the server's models equal to the alias table: load, hot-swap, unload."""
+
+    server: Any
+    device: str
+    failed: dict[str, tuple[Any, float]] = field(default_factory=dict)
+
+    def run(self) -> None:
+        close_old_connections()
+        try:
+            wanted = {alias.key: self._spec(alias) for alias in served_aliases()}
+        except Exception:  # the database is restarting: keep serving what is loaded, try again next poll
+            logger.exception("reading the alias table failed")
+            connection.close()
+            return
+        # Production first: at start-up it is what most requests wait for.
+        for key in sorted(wanted, key=lambda key: not key.endswith(":production")):
+            self._load(key, wanted[key])
+        for key in set(self.server.specs()) - set(wanted):
+            self.server.unload(key)
+            logger.info("model unloaded", extra={"key": key})
+
+    def _spec(self, alias: ServedAlias) -> Any:
+        from modeling.serving.server import ModelSpec
+
+        return ModelSpec(
+            key=alias.key,
+            path=alias.path,
+            version=alias.version,
+            manifest_sha256=alias.manifest_sha256,
+            max_length=alias.max_length,
+            truncation=alias.truncation,
+            quantize_int8=alias.quantize_int8 and self.device == "cpu",
+            device="cpu" if self.device == "cpu" else "cuda",
+        )
+
+    def _load(self, key: str, spec: Any) -> None:
+        if self.server.specs().get(key) == spec:
+            return
+        failed = self.failed.get(key)
+        if failed is not None and failed[0] == spec and time.monotonic() < failed[1]:
+            return
+        started = time.perf_counter()
+        try:
+            self.server.load(spec)
+        except Exception:  # a broken artifact must not stop the others (or the version it would replace)
+            logger.exception("model load failed", extra={"key": key, "version": spec.version})
+            self.failed[key] = (spec, time.monotonic() + LOAD_RETRY_SECONDS)
+            return
+        self.failed.pop(key, None)
+        logger.info(
+            "model serving",
+            extra={"key": key, "version": spec.version, "seconds": round(time.perf_counter() - started, 2)},
+        )
