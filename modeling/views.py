@@ -115,7 +115,11 @@ def _progress(version: ModelVersion) -> dict[str, Any]:
 @require_GET
 def version_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug)
-    versions = ModelVersion.objects.filter(project=project).select_related("created_by", "job", "retraining")
+    versions = (
+        ModelVersion.objects.filter(project=project)
+        .select_related("created_by", "job", "retraining")
+        .prefetch_related("aliases")
+    )
     context = {
         "project": project,
         "rows": [_summary(v) for v in versions],

@@ -369,25 +369,30 @@ def _compute(job: Job, comparison: Comparison) -> dict[str, Any]:
         raise ApplicationError("The eval split has no gold items to compare the versions on.", code="no_eval_data")
     policy = policy_for(project=comparison.project)
     candidate, production = comparison.candidate, comparison.production
-    steps = 2 if production is not None else 1
     job.set_progress(0.02, f"scoring v{candidate.number} on {len(rows.texts)} eval items")
-    scored_candidate, labels = _score(candidate, rows, int8=policy.quantize_int8)
-    scored_production = None
+    loaded = [_score(candidate, rows, int8=policy.quantize_int8)]
+    labels = loaded[0].labels
     if production is not None:
-        job.set_progress(0.9 / steps, f"scoring v{production.number} (production) on {len(rows.texts)} eval items")
-        scored_production, production_labels = _score(production, rows, int8=False)
-        if production_labels != labels:
+        job.set_progress(0.45, f"scoring v{production.number} (production) on {len(rows.texts)} eval items")
+        loaded.append(_score(production, rows, int8=False))
+        if loaded[1].labels != labels:
             raise ApplicationError(
-                f"v{candidate.number} predicts {labels} but v{production.number} predicts {production_labels}: "
+                f"v{candidate.number} predicts {labels} but v{production.number} predicts {loaded[1].labels}: "
                 "versions with different label sets cannot be compared item by item.",
                 code="labels_differ",
             )
+    job.set_progress(0.85, "timing batches")
+    for scored, latency in zip(loaded, measure_latencies(loaded, rows.texts), strict=True):
+        scored.scored.latency = latency
     job.set_progress(0.92, "computing the statistics")
-    y_true = _label_ids(rows, labels, candidate)
     results = comparison_results(
-        rows=rows, y_true=y_true, labels=labels, candidate=scored_candidate, production=scored_production
+        rows=rows,
+        y_true=_label_ids(rows, labels, candidate),
+        labels=labels,
+        candidate=loaded[0].scored,
+        production=loaded[1].scored if production is not None else None,
     )
-    results["device"] = scored_candidate.latency["device"]
+    results["device"] = loaded[0].scored.latency["device"]
     comparison.results = results
     results["gates"] = [gate_dict(g) for g in comparison_gates(comparison=comparison, policy=policy)]
     results["seconds"] = round(time.perf_counter() - started, 3)
@@ -435,54 +440,68 @@ def _inference_config(version: ModelVersion) -> InferenceConfig:
     )
 
 
-def _score(version: ModelVersion, rows: EvalRows, *, int8: bool) -> tuple[Scored, list[str]]:
-    """Load, score the eval texts, time batches and measure size; the model is freed before returning."""
+@dataclass
+class Loaded:
+    """A loaded version, its outputs on the eval items, and the config it is timed with."""
+
+    classifier: Classifier
+    config: InferenceConfig
+    labels: list[str]
+    scored: Scored
+
+
+def _score(version: ModelVersion, rows: EvalRows, *, int8: bool) -> Loaded:
+    """Load the version, score the eval texts and measure its size (and the int8 delta when asked)."""
     classifier = _load(version)
     config = _inference_config(version)
     predictions = classifier.predict(rows.texts, config)
-    latency = measure_latency(classifier, rows.texts, config)
     scored = Scored(
         version=version.number,
         probabilities=np.asarray(predictions.probabilities, dtype=np.float64),
         labels=np.asarray(predictions.labels, dtype=np.int64),
         size=_size(classifier, Path(version.artifact_path)),
-        latency=latency,
+        latency={},
     )
-    if int8 and latency["device"] == "cpu":
+    if int8 and next(classifier.model.parameters()).device.type == "cpu":
         from modeling.ml.inference import quantization_delta
 
         gold = _label_ids(rows, classifier.labels, version)
-        scored.int8 = dataclasses.asdict(
-            quantization_delta(classifier.model, classifier.tokenizer, rows.texts, gold, config)
-        )
-    labels = list(classifier.labels)
-    del classifier
-    return scored, labels
+        report = quantization_delta(classifier.model, classifier.tokenizer, rows.texts, gold, config)
+        scored.int8 = dataclasses.asdict(report)
+    return Loaded(classifier, config, list(classifier.labels), scored)
 
 
-def measure_latency(classifier: Classifier, texts: Sequence[str], config: InferenceConfig) -> dict[str, Any]:
-    """Return the median wall time of ``LATENCY_RUNS`` calls on one batch of ``LATENCY_BATCH`` eval texts.
+def measure_latencies(loaded: Sequence[Loaded], texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Return each version's median wall time over ``LATENCY_RUNS`` calls on one batch of ``LATENCY_BATCH`` texts.
 
-    Texts are repeated when the eval split is smaller than a batch. One untimed call first: the first
-    forward pass pays for allocation (and on a GPU for kernel selection), which serving pays once.
+    The versions take turns run by run, so a burst of load on a shared machine slows both alike instead
+    of whichever happened to be timed then. Texts repeat when the eval split is smaller than a batch.
+    Each version gets one untimed call first: the first forward pass pays for allocation (and on a GPU
+    for kernel selection), which serving pays once.
     """
     batch = [texts[i % len(texts)] for i in range(LATENCY_BATCH)]
-    config = dataclasses.replace(config, batch_size=LATENCY_BATCH)
-    classifier.predict(batch, config)
-    timings = []
+    configs = [dataclasses.replace(one.config, batch_size=LATENCY_BATCH) for one in loaded]
+    for one, config in zip(loaded, configs, strict=True):
+        one.classifier.predict(batch, config)
+    timings: list[list[float]] = [[] for _ in loaded]
     for _ in range(LATENCY_RUNS):
-        started = time.perf_counter()
-        classifier.predict(batch, config)
-        timings.append((time.perf_counter() - started) * 1000)
+        for one, config, times in zip(loaded, configs, timings, strict=True):
+            started = time.perf_counter()
+            one.classifier.predict(batch, config)
+            times.append((time.perf_counter() - started) * 1000)
+    return [_latency(one, times) for one, times in zip(loaded, timings, strict=True)]
+
+
+def _latency(one: Loaded, timings: list[float]) -> dict[str, Any]:
     median = statistics.median(timings)
     return {
         "batch_size": LATENCY_BATCH,
-        "runs": LATENCY_RUNS,
+        "runs": len(timings),
         "median_ms": round(median, 3),
         "min_ms": round(min(timings), 3),
         "max_ms": round(max(timings), 3),
         "per_text_ms": round(median / LATENCY_BATCH, 4),
-        "device": next(classifier.model.parameters()).device.type,
+        "device": next(one.classifier.model.parameters()).device.type,
     }
 
 
