@@ -116,7 +116,9 @@ def _comparison_context(request: HttpRequest, project: Project, version: ModelVe
     role = project.user_role  # type: ignore[attr-defined]
     latest = state.comparison
     running = latest if latest and latest.status in ACTIVE and latest.job and not latest.job.is_finished else None
-    failed = latest if latest and latest.status == Comparison.Status.FAILED else None
+    # A job that ended without finishing its comparison (cancelled, or reaped after its worker died) failed it too.
+    ended = latest is not None and latest.status in ACTIVE and latest.job is not None and latest.job.is_finished
+    failed = latest if latest and (latest.status == Comparison.Status.FAILED or ended) else None
     mine = any(a.user_id == request.user.pk for a in state.approvals)
     two_person_blocked = bool(
         state.policy.two_person_rule and version.created_by_id and version.created_by_id == request.user.pk

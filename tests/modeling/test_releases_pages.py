@@ -164,6 +164,15 @@ def test_a_failed_comparison_says_why(release_project, owner, client_for):
     assert "The last comparison failed" in html and "The artifact of v1 failed" in html
 
 
+def test_a_comparison_whose_job_ended_without_it_is_shown_as_failed(release_project, owner, client_for):
+    version = make_version(release_project, 1)
+    job = JobFactory(project=release_project, kind="compare", status="failed", error="Worker lost (reaped).")
+    Comparison.objects.create(project=release_project, candidate=version, job=job, status="running")
+    html = client_for(owner).get(_page("comparison", 1)).content.decode()
+    assert 'id="comparison-job"' not in html
+    assert "The last comparison failed" in html and "Worker lost (reaped)." in html
+
+
 def test_the_history_page_lists_production_periods_and_rolls_back(release_project, owner, reviewer, client_for):
     _production(release_project, 1, owner)
     _production(release_project, 2, owner)
