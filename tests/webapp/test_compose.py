@@ -17,7 +17,7 @@ from django.core.management import get_commands
 from webapp.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"postgres", "redis", "migrate", "web", "worker-cpu", "worker-gpu", "beat"}
+SERVICES = {"postgres", "redis", "migrate", "web", "model-server", "worker-cpu", "worker-gpu", "beat"}
 APP_SERVICES = SERVICES - {"postgres", "redis"}
 
 
@@ -63,6 +63,18 @@ def test_web_runs_gunicorn_on_the_wsgi_application(compose):
     assert command[0] == "gunicorn"
     module, attribute = command[1].split(":")
     assert callable(getattr(importlib.import_module(module), attribute))
+
+
+def test_the_model_server_binds_the_address_the_web_workers_call(compose):
+    command = _command(compose, "model-server")
+    assert command[:3] == ["python", "manage.py", "model_server"] and "model_server" in get_commands()
+    bind_host, _, bind_port = _option(command, "--address").rpartition(":")
+    address = compose["x-app"]["environment"]["MODEL_SERVER_ADDRESS"]
+    host, _, port = re.fullmatch(r"\$\{MODEL_SERVER_ADDRESS:-(.*)\}", address).group(1).rpartition(":")
+    assert (host, port) == ("model-server", bind_port) and bind_host == "0.0.0.0"
+    assert "ports" not in compose["services"]["model-server"]  # the unauthenticated socket stays internal
+    web = _command(compose, "web")
+    assert int(_option(web, "--threads").split(":-")[1].rstrip("}")) > 1
 
 
 def test_migrate_runs_a_management_command_that_exists(compose):
