@@ -107,8 +107,11 @@ def _quota_value(text: str) -> float | int | None:
 
 
 def format_quotas(quotas: dict[str, float | int]) -> str:
-    """Write quotas as the form reads them back: shares keep their decimal point (1.0 is all, 1 is one item)."""
-    return ", ".join(f"{code}: {quota!r}" for code, quota in quotas.items())
+    """Write quotas as the form reads them back: shares keep their decimal point (1.0 is all, 1 is one item).
+
+    Sorted by code: PostgreSQL's jsonb keeps no key order, so the page shows the same text on any database.
+    """
+    return ", ".join(f"{code}: {quotas[code]!r}" for code in sorted(quotas))
 
 
 class LabelRowForm(forms.Form):

@@ -508,7 +508,7 @@ def test_edit_page_shows_and_saves_language_quotas(project, owner, client_for):
     client = client_for(owner)
     url = reverse("labeling:project-edit", kwargs={"slug": project.slug})
     page = client.get(url).content.decode()
-    assert 'name="language_quotas" value="sw: 0.2, en: 5"' in page
+    assert 'name="language_quotas" value="en: 5, sw: 0.2"' in page
     response = client.post(url, edit_data(project, language_quotas="sw: 25%; en=3, "))
     assert response.status_code == 302, response.content.decode()[-2000:]
     assert Project.objects.get(pk=project.pk).language_quotas == {"sw": 0.25, "en": 3}
