@@ -174,3 +174,33 @@ def test_a_rerun_of_a_succeeded_comparison_changes_nothing(labeled_project, owne
     compare_versions(str(comparison.job_id))
     comparison.refresh_from_db()
     assert comparison.finished_at == finished and comparison.status == "succeeded"
+
+
+def test_the_comparison_task_goes_to_the_gpu_queue():
+    from webapp.celery import app
+
+    assert app.amqp.router.route({}, "modeling.tasks.compare_versions")["queue"].name == "gpu"
+
+
+def test_a_version_trained_by_the_training_job_is_compared_approved_and_promoted(
+    roberta_project, owner, admin_member, artifact_root
+):
+    from modeling.services.releases import release_approve, release_promote
+    from modeling.services.training import training_start
+    from modeling.tasks import train_model_version
+    from tests.modeling.conftest import TINY_OVERRIDES
+
+    version = training_start(project=roberta_project, user=owner, overrides={**TINY_OVERRIDES, "epochs": 8})
+    train_model_version(str(version.job_id))
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.CANDIDATE, version.error
+    comparison = _run(version, owner)
+    assert comparison.status == "succeeded", comparison.error
+    # Same items, same model: the comparison reproduces the training job's own evaluation.
+    assert comparison.results["candidate"]["macro_f1"] == pytest.approx(version.metrics["eval"]["macro_f1"])
+    assert comparison.results["candidate"]["confusion"] == version.metrics["eval"]["confusion"]
+    release_approve(version=version, user=admin_member, comment="first release")
+    release_promote(version=version, user=admin_member)
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.PRODUCTION
+    assert Alias.objects.get(project=roberta_project, name="production").version == version

@@ -427,7 +427,7 @@ def test_a_production_version_is_rolled_back_not_rejected(release_project, owner
         release_reject(version=production, user=owner)
 
 
-def test_release_events_cannot_be_edited_through_the_history_they_feed(release_project, owner):
+def test_the_history_pages_through_events_newest_first_without_overlap(release_project, owner):
     _to_production(make_version(release_project, 1), owner)
     history = release_history(project=release_project, limit=2)
     assert len(history.events) == 2 and history.has_more and history.next_before is not None
