@@ -343,6 +343,8 @@ class Annotation(models.Model):
         indexes = [
             models.Index(fields=["item", "user"], name="annotation_item_user"),
             models.Index(fields=["project", "user", "-id"], name="annotation_project_user"),
+            # The review page's "recently resolved" list: adjudications are few, so a partial index stays tiny.
+            models.Index(fields=["project", "-id"], name="annotation_recent_resolve", condition=Q(kind="resolve")),
         ]
 
     def __str__(self) -> str:
