@@ -165,7 +165,10 @@ MODEL_SERVER_TIMEOUT_SECONDS = env_int("MODEL_SERVER_TIMEOUT_SECONDS", 30, minim
 MODEL_SERVER_DEVICE = env_str("MODEL_SERVER_DEVICE", "auto")
 if MODEL_SERVER_DEVICE not in {"auto", "cpu", "cuda"}:
     raise ImproperlyConfigured(f"MODEL_SERVER_DEVICE={MODEL_SERVER_DEVICE!r} must be auto, cpu or cuda.")
-MODEL_SERVER_THREADS = env_int("MODEL_SERVER_THREADS", 0, minimum=0)  # 0: every core the process may run on
+# Compute slots: batches run side by side, each with THREADS torch threads. 0 = automatic: one slot on a
+# GPU; on a CPU one slot per core (at most 4) with the cores shared among them.
+MODEL_SERVER_WORKERS = env_int("MODEL_SERVER_WORKERS", 0, minimum=0)
+MODEL_SERVER_THREADS = env_int("MODEL_SERVER_THREADS", 0, minimum=0)
 # Dynamic batching: the longest wait of a batch's oldest request, batch limits, and the queue bound
 # past which requests are refused (503 + Retry-After) instead of waiting without limit.
 MODEL_SERVER_MAX_WAIT_MS = env_int("MODEL_SERVER_MAX_WAIT_MS", 5, minimum=0)
@@ -177,6 +180,8 @@ MODEL_SERVER_POLL_MS = env_int("MODEL_SERVER_POLL_MS", 1_000, minimum=50)
 # The prediction log's write-behind buffer: its flush interval is the loss window on a crash.
 PREDICTION_LOG_FLUSH_MS = env_int("PREDICTION_LOG_FLUSH_MS", 500, minimum=10)
 PREDICTION_LOG_MAX_ROWS = env_int("PREDICTION_LOG_MAX_ROWS", 200_000, minimum=1_000)
+# How long a web process reuses a project's release policy and aliases (the model server polls as often).
+API_SERVING_STATE_TTL_MS = env_int("API_SERVING_STATE_TTL_MS", 1_000, minimum=0)
 # Per-token rate limits are counted in a store every web worker shares: Redis when the broker is
 # Redis (or set redis://... here), else files under the var directory (the embedded single-host stack).
 API_RATE_LIMIT_STORE = env_url(

@@ -17,9 +17,13 @@ on the shadow model's batcher and the reply goes out without waiting; the shadow
 log rows (with the shadow's own metadata) and are never returned. A full shadow queue or a missing
 shadow model skips the copy (counted in ``stats``): the shadow never slows or fails the answer.
 
-One device, one computation at a time: the forward passes of every served model (production,
-canary, shadow, and the warm-up of a version being swapped in) take turns under one lock, so two
-models never split the cores between them and oversubscribe the torch thread pool.
+Compute slots: each model is served by ``workers`` batchers (a ``_BatcherPool``), and at most
+``workers`` forward passes run at once across every model on the device (production, canary, shadow,
+and the warm-up of a version being swapped in), each with ``threads`` torch threads. On a GPU that is
+one slot. On a CPU the default is one slot per core with one thread each: independent batches side by
+side instead of one batch split over cores, because an intra-op thread team synchronises at every
+operator, and on a busy machine a descheduled team member stalls the others (measured on the 2-core
+box: batch 1 took 19 ms with 1 thread, 536 ms with 2 threads while other processes held the cores).
 
 Shutdown (``close``): new requests are refused (``Overloaded``, so callers retry elsewhere or later),
 queued requests run, the requests already answered append their log rows, then the log is flushed.
@@ -27,6 +31,7 @@ queued requests run, the requests already answered append their log rows, then t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import socket
@@ -35,11 +40,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeling.ml.batching import BatchPolicy, DynamicBatcher, Overloaded
+from modeling.ml.batching import BatcherStats, BatchPolicy, DynamicBatcher, Overloaded
 from modeling.ml.config import DeviceRequest
 from modeling.serving.logbuffer import LogBuffer, Row
 from modeling.serving.protocol import ProtocolError, parse_address, recv_message, send_message
@@ -80,7 +86,7 @@ class TextResult:
 class _Slot:
     spec: ModelSpec
     labels: list[str]
-    batcher: DynamicBatcher[TextResult]
+    batcher: _BatcherPool
     loaded_at: float = field(default_factory=time.time)
 
 
@@ -140,18 +146,22 @@ class ModelServer:
         log: LogBuffer | None = None,
         loader: Loader = artifact_runner,
         threads: int | None = None,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         self.policy = policy or BatchPolicy()
+        self.workers = workers
         self._log = log
         self._loader = loader
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Condition()
         self._load_lock = threading.Lock()
-        self._compute = threading.Lock()  # one forward pass at a time on this device (see the module doc)
+        self._compute = threading.BoundedSemaphore(workers)  # compute slots (see the module docstring)
         self._inflight = 0
         self._closing = False
         self._shadow = ShadowStats()
-        self.threads = _set_threads(threads)
+        self.threads = _set_threads(threads, workers)
         self.started_at = time.time()
 
     # --- models ------------------------------------------------------------------------------
@@ -170,10 +180,10 @@ class ModelServer:
                     raise Overloaded("the model server is shutting down")
                 current = self._slots.get(spec.key)
                 if current is None:
-                    batcher = DynamicBatcher(
-                        runner, self.policy, count_tokens=_token_estimate(spec.max_length), name=f"batcher-{spec.key}"
+                    pool = _BatcherPool(
+                        runner, self.policy, _token_estimate(spec.max_length), f"batcher-{spec.key}", self.workers
                     )
-                    slot = _Slot(spec, labels, batcher)
+                    slot = _Slot(spec, labels, pool)
                 else:
                     current.batcher.replace_runner(runner)
                     slot = _Slot(spec, labels, current.batcher)
@@ -443,11 +453,76 @@ def _token_estimate(max_length: int) -> Callable[[str], int]:
     return count
 
 
-def _set_threads(threads: int | None) -> int:
-    """Give torch the cores this process owns (or ``threads``), once, before any model runs."""
+def _set_threads(threads: int | None, workers: int = 1) -> int:
+    """Give torch ``threads`` per forward pass (default: this process's cores shared by the workers)."""
     from modeling.ml.runtime import available_cores, set_threads
 
-    return set_threads(threads or available_cores())
+    return set_threads(threads or max(1, available_cores() // workers))
+
+
+class _BatcherPool:
+    """``workers`` dynamic batchers serving one model; a request goes to the one with the least work.
+
+    Work is counted from submit to result (queued and running), so an idle batcher is preferred over
+    one that is busy with a batch even when both queues are empty. Each batcher's queue holds its
+    share of the policy's bound; a request is refused only when every batcher's queue is full.
+    """
+
+    def __init__(
+        self, runner: Runner, policy: BatchPolicy, count_tokens: Callable[[str], int], name: str, workers: int
+    ) -> None:
+        share = dataclasses.replace(
+            policy, max_queue_texts=max(policy.max_batch_texts, policy.max_queue_texts // workers)
+        )
+        self._batchers = [
+            DynamicBatcher(runner, share, count_tokens=count_tokens, name=f"{name}-{i}") for i in range(workers)
+        ]
+        self._work = [0] * workers
+        self._lock = threading.Lock()
+
+    def submit(self, texts: list[str]) -> Future[list[TextResult]]:
+        with self._lock:
+            order = sorted(range(len(self._batchers)), key=self._work.__getitem__)
+        refused: Overloaded | None = None
+        count = len(texts)
+        for index in order:
+            with self._lock:
+                self._work[index] += count
+            try:
+                future = self._batchers[index].submit(texts)
+            except Overloaded as exc:
+                self._finished(index, count)
+                refused = exc
+                continue
+            future.add_done_callback(self._on_done(index, count))
+            return future
+        assert refused is not None
+        raise refused
+
+    def _on_done(self, index: int, count: int) -> Callable[[Future[list[TextResult]]], None]:
+        return lambda _: self._finished(index, count)
+
+    def _finished(self, index: int, count: int) -> None:
+        with self._lock:
+            self._work[index] -= count
+
+    def replace_runner(self, runner: Runner) -> None:
+        for batcher in self._batchers:
+            batcher.replace_runner(runner)
+
+    def close(self, *, drain: bool = True, timeout: float | None = 30.0) -> None:
+        for batcher in self._batchers:
+            batcher.close(drain=drain, timeout=timeout)
+
+    def stats(self) -> BatcherStats:
+        """Return the batchers' counters summed."""
+        total = BatcherStats()
+        for stats in (batcher.stats() for batcher in self._batchers):
+            for name in ("batches", "texts", "requests", "rejected", "failed_batches", "queued_texts", "run_seconds"):
+                setattr(total, name, getattr(total, name) + getattr(stats, name))
+            for bucket, count in stats.batch_size_counts.items():
+                total.batch_size_counts[bucket] += count
+        return total
 
 
 def _log_rows(

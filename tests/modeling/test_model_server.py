@@ -28,6 +28,11 @@ from tests.worker_harness import worker_environment
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_state(settings):
+    settings.API_SERVING_STATE_TTL_MS = 0  # no web process state cached across tests
+
+
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
     return build_artifacts(tmp_path_factory.mktemp("model-server"))

@@ -48,10 +48,16 @@ def model_server(django_db_setup, django_db_blocker, tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-def serving(settings, model_server, tmp_path):
-    settings.MODEL_SERVER_ADDRESS = model_server.address
+@pytest.fixture(autouse=True)
+def _fresh_state(settings, tmp_path):
+    """Policies and aliases change within a test: read them every request; own rate-limit counters."""
+    settings.API_SERVING_STATE_TTL_MS = 0
     settings.API_RATE_LIMIT_STORE = f"file://{tmp_path / 'ratelimit'}"
+
+
+@pytest.fixture
+def serving(settings, model_server):
+    settings.MODEL_SERVER_ADDRESS = model_server.address
     return model_server
 
 
@@ -285,6 +291,20 @@ def _until(predicate, timeout=30.0):
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.01)
+
+
+def test_each_web_process_reuses_a_projects_serving_state_for_the_configured_time(project, settings):
+    from modeling.services import serving
+
+    serving._states.clear()  # nothing cached by earlier tests for a project that had this id
+    serving_state = serving.serving_state
+    settings.API_SERVING_STATE_TTL_MS = 60_000
+    _policy(project, canary_percent=5.0)
+    first = serving_state(project=project)
+    _policy(project, canary_percent=50.0)
+    assert serving_state(project=project) is first and first.policy.canary_percent == 5.0
+    settings.API_SERVING_STATE_TTL_MS = 0
+    assert serving_state(project=project).policy.canary_percent == 50.0
 
 
 # --- canary and shadow ----------------------------------------------------------------------------------

@@ -22,6 +22,11 @@ from tests.modeling.serving.harness import TEXTS, build_artifacts, deploy, refer
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_state(settings):
+    settings.API_SERVING_STATE_TTL_MS = 0  # no web process state cached across tests
+
+
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
     return build_artifacts(tmp_path_factory.mktemp("hot-swap"))

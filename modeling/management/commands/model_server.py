@@ -40,7 +40,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--address", help="Where to listen: unix:/path or host:port (default MODEL_SERVER_ADDRESS)."
         )
-        parser.add_argument("--threads", type=int, help="Torch threads (default MODEL_SERVER_THREADS, 0: every core).")
+        parser.add_argument("--workers", type=int, help="Compute slots (default MODEL_SERVER_WORKERS, 0: automatic).")
+        parser.add_argument("--threads", type=int, help="Torch threads per slot (default MODEL_SERVER_THREADS).")
         parser.add_argument(
             "--poll-ms", type=int, help="How often to read the alias table (default MODEL_SERVER_POLL_MS)."
         )
@@ -52,7 +53,8 @@ class Command(BaseCommand):
         from modeling.serving.server import ModelServer
 
         address = options.get("address") or settings.MODEL_SERVER_ADDRESS
-        threads = options.get("threads")
+        device = _device(settings.MODEL_SERVER_DEVICE)
+        workers, threads = _slots(device, options.get("workers"), options.get("threads"))
         poll = (options.get("poll_ms") or settings.MODEL_SERVER_POLL_MS) / 1000.0
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -71,11 +73,14 @@ class Command(BaseCommand):
                 max_queue_texts=max(settings.MODEL_SERVER_MAX_QUEUE_TEXTS, settings.MODEL_SERVER_MAX_BATCH_TEXTS),
             ),
             log=log,
-            threads=(threads if threads is not None else settings.MODEL_SERVER_THREADS) or None,
+            threads=threads,
+            workers=workers,
         )
-        sync = AliasSync(server, device=_device(settings.MODEL_SERVER_DEVICE))
+        sync = AliasSync(server, device=device)
         listener = server.serve(address)
-        self.stdout.write(f"model server listening on {address} ({server.threads} threads, {sync.device})", ending="\n")
+        self.stdout.write(
+            f"model server listening on {address} ({device}: {workers} compute slot(s) x {server.threads} thread(s))"
+        )
         self.stdout.flush()
         try:
             sync.run()
@@ -101,6 +106,16 @@ class Command(BaseCommand):
             f"{log.get('pending', 0)} pending"
         )
         self.stdout.flush()
+
+
+def _slots(device: str, workers: int | None, threads: int | None) -> tuple[int, int]:
+    """Resolve compute slots and threads per slot (0 or None: automatic, see settings)."""
+    from modeling.ml.runtime import available_cores
+
+    cores = available_cores()
+    workers = workers or settings.MODEL_SERVER_WORKERS or (1 if device == "cuda" else min(cores, 4))
+    threads = threads or settings.MODEL_SERVER_THREADS or max(1, cores // workers)
+    return workers, threads
 
 
 def _device(requested: str) -> str:

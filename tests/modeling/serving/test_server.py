@@ -256,3 +256,38 @@ def test_the_batch_token_budget_counts_truncated_length():
 
     count = _token_estimate(64)
     assert count("abcd" * 10) == 12 and count("x" * 20_000) == 66 and count("") == 3
+
+
+def test_two_compute_slots_run_two_batches_side_by_side_and_refuse_only_when_both_queues_are_full():
+    gate, running = threading.Event(), []
+    both = threading.Barrier(2, timeout=10)
+
+    def loader(spec):
+        def run(texts):
+            if "warm up" not in texts:
+                running.append(texts)
+                both.wait()  # would time out (BrokenBarrierError) if the batches ran one after the other
+                gate.wait(10)
+            return [TextResult([0.5, 0.5], 1, ["a", "b"]) for _ in texts]
+
+        return ["a", "b"], run
+
+    policy = BatchPolicy(max_batch_texts=1, max_queue_texts=2, max_wait_ms=0)
+    server = ModelServer(policy=policy, loader=loader, threads=1, workers=2)
+    server.load(ModelSpec(key="k", path="-", version=1))
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [pool.submit(server.predict, "k", [f"t{i}"]) for i in range(4)]
+            for _ in range(1000):  # two running, one queued per batcher (each holds half of the bound: 1)
+                if len(running) == 2 and server.stats()["models"]["k"]["queued_texts"] == 2:
+                    break
+                threading.Event().wait(0.01)
+            with pytest.raises(Overloaded):
+                server.predict("k", ["one too many"])
+            gate.set()
+            assert all(future.result(10)["version"] == 1 for future in futures)
+        stats = server.stats()["models"]["k"]
+        assert (stats["requests"], stats["texts"], stats["rejected"]) == (4, 4, 2)  # one refusal per full queue
+    finally:
+        gate.set()
+        server.close()
