@@ -622,8 +622,8 @@ def start_stack(
     workers, threads = _slots("cpu", args.workers, args.threads)
     stack_cm.callback(lambda: stack["inproc"] and stack["inproc"].close())
     print(f"stack up: model server ({address}, {workers} slots x {threads} threads), API gunicorn "
-          f"{args.web_workers}x{args.web_threads} threads on :{api_port}, baseline gunicorn {args.baseline_workers} sync workers "
-          f"on :{base_port}; serving {key}")  # fmt: skip
+          f"{args.web_workers}x{args.web_threads} threads on :{api_port}, baseline gunicorn "
+          f"{args.baseline_workers} sync workers on :{base_port}; serving {key}")  # fmt: skip
     stack = {
         "address": address, "api_port": api_port, "base_port": base_port, "inproc": None, "key": key,
         "model_proc": model_proc, "flush_ms": settings.PREDICTION_LOG_FLUSH_MS, "workers": workers,
