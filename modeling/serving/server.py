@@ -52,6 +52,8 @@ from modeling.serving.protocol import ProtocolError, parse_address, recv_message
 
 logger = logging.getLogger(__name__)
 
+CPU_FORWARD_BATCH = 8
+GPU_FORWARD_BATCH = 64
 WARMUP_TEXTS = ["warm up", "a slightly longer warm-up text, so two lengths are compiled and cached"]
 
 
@@ -113,9 +115,13 @@ def artifact_runner(spec: ModelSpec) -> tuple[list[str], Runner]:
     from modeling.ml.config import InferenceConfig
 
     device: DeviceRequest = "cpu" if spec.quantize_int8 else spec.device
+    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     classifier = load_artifact(spec.path, expected_manifest_sha256=spec.manifest_sha256)
     config = InferenceConfig(
-        batch_size=64,
+        # The batch is scored longest-first in chunks of this many texts. On a CPU, padding costs as
+        # much as real tokens and a bigger matrix buys little: chunks of 8 scored 106 tweets/s (fp32)
+        # and 391 (int8) on one core, one padded batch of 64 only 60 and 184. A GPU wants big batches.
+        batch_size=CPU_FORWARD_BATCH if on_cpu else GPU_FORWARD_BATCH,
         max_length=spec.max_length,
         truncation=spec.truncation,  # type: ignore[arg-type]
         device=device,

@@ -29,6 +29,14 @@ TEXTS = [
 ]
 
 
+def _wait(condition, seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return True
+        threading.Event().wait(0.01)
+    return False
+
+
 @pytest.fixture
 def socket_path(tmp_path: Path) -> str:
     return str(tmp_path / "model.sock")
@@ -277,11 +285,19 @@ def test_two_compute_slots_run_two_batches_side_by_side_and_refuse_only_when_bot
     server.load(ModelSpec(key="k", path="-", version=1))
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = [pool.submit(server.predict, "k", [f"t{i}"]) for i in range(4)]
-            for _ in range(1000):  # two running, one queued per batcher (each holds half of the bound: 1)
-                if len(running) == 2 and server.stats()["models"]["k"]["queued_texts"] == 2:
-                    break
-                threading.Event().wait(0.01)
+            futures = []
+            # One at a time, each seen in place before the next: two run side by side, then one waits in
+            # each batcher's queue (each holds half of the bound: 1 text).
+            for i, placed in enumerate(
+                (
+                    lambda: len(running) == 1,
+                    lambda: len(running) == 2,
+                    lambda: server.stats()["models"]["k"]["queued_texts"] == 1,
+                    lambda: server.stats()["models"]["k"]["queued_texts"] == 2,
+                )
+            ):
+                futures.append(pool.submit(server.predict, "k", [f"t{i}"]))
+                assert _wait(placed), (i, server.stats(), running)
             with pytest.raises(Overloaded):
                 server.predict("k", ["one too many"])
             gate.set()
