@@ -180,8 +180,10 @@ MODEL_SERVER_POLL_MS = env_int("MODEL_SERVER_POLL_MS", 1_000, minimum=50)
 # The prediction log's write-behind buffer: its flush interval is the loss window on a crash.
 PREDICTION_LOG_FLUSH_MS = env_int("PREDICTION_LOG_FLUSH_MS", 500, minimum=10)
 PREDICTION_LOG_MAX_ROWS = env_int("PREDICTION_LOG_MAX_ROWS", 200_000, minimum=1_000)
-# How long a web process reuses a project's release policy and aliases (the model server polls as often).
+# How long a web process reuses a project's release policy and aliases (the model server polls as often),
+# and, for predict only, a valid token's user and a granted membership (0: check every request).
 API_SERVING_STATE_TTL_MS = env_int("API_SERVING_STATE_TTL_MS", 1_000, minimum=0)
+API_AUTH_CACHE_MS = env_int("API_AUTH_CACHE_MS", 1_000, minimum=0)
 # Per-token rate limits are counted in a store every web worker shares: Redis when the broker is
 # Redis (or set redis://... here), else files under the var directory (the embedded single-host stack).
 API_RATE_LIMIT_STORE = env_url(

@@ -42,6 +42,7 @@ from django.db.models import Q
 from rest_framework import status
 
 from labeling.models import Label, Project
+from labeling.selectors import project_for_user
 from modeling.models import Alias, ModelVersion, PredictionFeedback, PredictionLog, ReleasePolicy
 from modeling.redaction import redact
 from modeling.serving.client import (
@@ -93,6 +94,27 @@ class ServingState:
 
 
 _states: dict[int, tuple[float, ServingState]] = {}
+_members: dict[tuple[int, str], tuple[float, Project]] = {}
+CACHE_ENTRIES = 10_000
+
+
+def serving_project(*, user: Any, slug: str) -> Project:
+    """Return ``project_for_user`` for any member, remembered for ``API_AUTH_CACHE_MS``.
+
+    Only a granted access is remembered: an outsider is checked on every request, and a new member
+    gets in at once; a removed member keeps predicting for at most the cache time.
+    """
+    ttl = settings.API_AUTH_CACHE_MS / 1000.0
+    key, now = (user.pk, slug), time.monotonic()
+    cached = _members.get(key)
+    if cached is not None and now - cached[0] < ttl:
+        return cached[1]
+    project = project_for_user(user=user, slug=slug)
+    if ttl > 0:
+        if len(_members) >= CACHE_ENTRIES:
+            _members.clear()
+        _members[key] = (now, project)
+    return project
 
 
 def serving_state(*, project: Project) -> ServingState:
@@ -152,6 +174,11 @@ def _text_problem(text: Any, max_chars: int) -> str | None:
         return "is empty"
     if len(text) > max_chars:
         return f"has {len(text)} characters; this project accepts at most {max_chars}"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # JSON may carry a lone surrogate ("\ud800"), which is no text
+            return "is not valid Unicode (it holds an unpaired surrogate)"
     return None
 
 
@@ -504,7 +531,8 @@ def prediction_log_write(rows: Sequence[dict[str, Any]]) -> int:
 
 def _log_record(row: dict[str, Any]) -> tuple[Any, ...]:
     meta = row["meta"]
-    text = redact(row["text"]) if meta.get("log_text") else None
+    # PostgreSQL text cannot hold NUL: one such row would fail its whole batch on every retry.
+    text = redact(row["text"]).replace("\x00", "\ufffd") if meta.get("log_text") else None
     return (
         uuid.UUID(row["id"]),
         int(meta["project"]),

@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 @pytest.fixture(autouse=True)
 def _fresh_state(settings):
     settings.API_SERVING_STATE_TTL_MS = 0  # no web process state cached across tests
+    settings.API_AUTH_CACHE_MS = 0
 
 
 @pytest.fixture(scope="module")

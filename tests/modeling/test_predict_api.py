@@ -52,6 +52,7 @@ def model_server(django_db_setup, django_db_blocker, tmp_path_factory):
 def _fresh_state(settings, tmp_path):
     """Policies and aliases change within a test: read them every request; own rate-limit counters."""
     settings.API_SERVING_STATE_TTL_MS = 0
+    settings.API_AUTH_CACHE_MS = 0
     settings.API_RATE_LIMIT_STORE = f"file://{tmp_path / 'ratelimit'}"
 
 
@@ -164,6 +165,13 @@ def test_unparsable_json_and_a_bad_caller_key_are_400s(deployed, reviewer, api_c
     client = api_client_for(reviewer)
     response = client.generic("POST", _url(deployed), b'{"texts": ["a",', content_type="application/json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "parse_error"
+    for url in (_url(deployed), _url(deployed, "api-feedback")):
+        deep = client.generic("POST", url, b"[" * 5000 + b"]" * 5000, content_type="application/json")
+        assert deep.status_code == 400 and deep.json()["error"]["details"]["field"] == "body"
+    surrogate = client.generic(
+        "POST", _url(deployed), b'{"texts": ["ok", "bad \\ud800"]}', content_type="application/json"
+    )
+    assert surrogate.status_code == 400 and surrogate.json()["error"]["details"]["index"] == 1
     response = client.post(_url(deployed), {"texts": ["a"]}, format="json", HTTP_X_CALLER_KEY="k" * 101)
     assert response.status_code == 400 and response.json()["error"]["details"]["field"] == "X-Caller-Key"
 
@@ -307,6 +315,34 @@ def test_each_web_process_reuses_a_projects_serving_state_for_the_configured_tim
     assert serving_state(project=project).policy.canary_percent == 50.0
 
 
+def test_predict_remembers_a_token_and_a_membership_for_the_cache_time_only(
+    deployed, reviewer, api_client_for, settings
+):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+
+    from labeling.models import Membership
+    from modeling.api import predict
+    from modeling.services import serving
+
+    predict._tokens.clear()
+    serving._members.clear()
+    settings.API_AUTH_CACHE_MS = settings.API_SERVING_STATE_TTL_MS = 400
+    client = api_client_for(reviewer)
+    assert client.post(_url(deployed), {"texts": ["hi"]}, format="json").status_code == 200
+    with CaptureQueriesContext(db) as queries:
+        assert client.post(_url(deployed), {"texts": ["hi"]}, format="json").status_code == 200
+    assert len(queries) == 0  # a steady caller's request reads nothing from the database
+    Membership.objects.filter(user=reviewer, project=deployed).delete()
+    Token.objects.filter(user=reviewer).delete()
+    assert client.post(_url(deployed), {"texts": ["hi"]}, format="json").status_code == 200  # within the cache time
+    time.sleep(0.45)
+    assert client.post(_url(deployed), {"texts": ["hi"]}, format="json").status_code == 401
+    new_client = api_client_for(reviewer)  # a new token: the removed membership is checked again
+    assert new_client.post(_url(deployed), {"texts": ["hi"]}, format="json").status_code == 404
+
+
 # --- canary and shadow ----------------------------------------------------------------------------------
 
 
@@ -333,7 +369,11 @@ def test_the_canary_gets_its_share_of_callers_within_three_points_and_each_calle
     assert len(answered) == 1  # without a caller key the token's user is the caller
     rows = _flushed_rows(serving, project=deployed)
     assert rows.filter(route="canary").count() == rows.filter(version_number=2).count()
-    assert rows.filter(route="canary", caller="caller-7").count() == (versions["caller-7"] == 2)
+    once = list(versions)[100:]  # callers asked only once
+    on_canary = next(key for key in once if versions[key] == 2)
+    on_production = next(key for key in once if versions[key] == 1)
+    assert rows.filter(route="canary", caller=on_canary).count() == 1
+    assert rows.filter(caller=on_production).values_list("route", flat=True).get() == "production"
 
 
 def test_shadow_outputs_are_logged_and_never_returned(deployed, serving, reviewer, artifacts, api_client_for):
@@ -379,6 +419,14 @@ def test_opted_in_texts_are_stored_redacted_and_others_not_at_all(deployed, serv
     assert rows.get(id=hidden).text is None
     digest = hashlib.sha256(PRIVATE.encode()).hexdigest()
     assert stored.text_sha256 == rows.get(id=hidden).text_sha256 == digest
+
+
+def test_a_text_with_a_nul_character_is_answered_and_logged(deployed, serving, reviewer, api_client_for):
+    _policy(deployed, log_texts=True)
+    response = api_client_for(reviewer).post(_url(deployed), {"texts": ["nul\x00inside"]}, format="json")
+    assert response.status_code == 200
+    row = _flushed_rows(serving, project=deployed).get()
+    assert row.text == "nul\ufffdinside" and row.input_chars == len("nul\x00inside")
 
 
 # --- feedback --------------------------------------------------------------------------------------------
