@@ -9,7 +9,8 @@ queued requests ran. A version that fails to load is logged and retried after a 
 it was meant to replace keeps serving.
 
 The prediction log is written by a background thread in bulk (``prediction_log_write``), every
-``PREDICTION_LOG_FLUSH_MS``: on SIGKILL or a crash, at most that much traffic is lost. SIGTERM and
+``PREDICTION_LOG_FLUSH_MS``: on SIGKILL or a crash, what is lost is that much traffic plus the batch
+being written at the time (see ``modeling.serving.logbuffer``). SIGTERM and
 SIGINT shut down cleanly: stop listening, answer what is queued, flush the log, exit 0.
 """
 
