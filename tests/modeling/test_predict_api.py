@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -229,8 +230,8 @@ def test_no_production_model_is_a_503_with_retry_after(serving, project, reviewe
     assert response.json()["error"]["code"] == "no_production_model" and int(response["Retry-After"]) >= 1
 
 
-def test_a_model_server_that_is_down_is_a_503_with_retry_after(deployed, reviewer, api_client_for, settings):
-    settings.MODEL_SERVER_ADDRESS = f"unix:{short_socket_dir() / 'nobody.sock'}"
+def test_a_model_server_that_is_down_is_a_503_with_retry_after(deployed, reviewer, api_client_for, settings, tmp_path):
+    settings.MODEL_SERVER_ADDRESS = f"unix:{tmp_path / 'nobody.sock'}"  # nothing listens there
     response = api_client_for(reviewer).post(_url(deployed), {"texts": ["hi"]}, format="json")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable" and int(response["Retry-After"]) >= 1
@@ -255,7 +256,8 @@ def test_an_overloaded_model_server_is_a_503_with_retry_after(project, reviewer,
         policy=BatchPolicy(max_batch_texts=1, max_queue_texts=1, max_wait_ms=0), loader=held_loader, threads=1
     )
     server.load(artifacts[0].spec(f"{project.pk}:production", 1))
-    address = f"unix:{short_socket_dir() / 'held.sock'}"
+    socket_dir = short_socket_dir()
+    address = f"unix:{socket_dir / 'held.sock'}"
     listener = server.serve(address.removeprefix("unix:"))
     settings.MODEL_SERVER_ADDRESS = address
     results: list[int] = []
@@ -288,6 +290,7 @@ def test_an_overloaded_model_server_is_a_503_with_retry_after(project, reviewer,
         listener.shutdown()
         listener.server_close()
         server.close()
+        shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 def _requests(server) -> int:
@@ -507,9 +510,9 @@ def test_feedback_on_a_shadow_prediction_is_a_404(deployed, serving, reviewer, a
 
 
 def test_feedback_for_an_unlogged_id_while_the_model_server_is_down_is_a_503(
-    deployed, reviewer, api_client_for, settings
+    deployed, reviewer, api_client_for, settings, tmp_path
 ):
-    settings.MODEL_SERVER_ADDRESS = f"unix:{short_socket_dir() / 'nobody.sock'}"
+    settings.MODEL_SERVER_ADDRESS = f"unix:{tmp_path / 'nobody.sock'}"  # nothing listens there
     response = api_client_for(reviewer).post(
         _url(deployed, "api-feedback"), {"prediction_id": str(uuid.uuid4()), "label": "positive"}, format="json"
     )
