@@ -89,7 +89,7 @@ def test_a_real_training_run_fills_the_progress_bar_and_grows_the_loss_curve(
 ):
     tab, base_url = page
     # Enough tiny training texts and epochs that the run spans several polls even on a fast machine.
-    sizes = modeling_fixtures.PoolSizes(train=80)
+    sizes = modeling_fixtures.PoolSizes(train=320)  # enough steps that the page polls while it trains, even when idle
     project = modeling_fixtures.make_project("tiny-live", tiny_checkpoints.roberta, sizes)
     MembershipFactory(project=project, user=UserFactory(username="trainer"), role=Role.OWNER)
     _login(tab, base_url, "trainer")
