@@ -116,6 +116,15 @@ def reliability_diagram(bins_before: Sequence[ReliabilityBin], bins_after: Seque
 
     Empty bins have no accuracy and are left out; the diagonal is perfect calibration.
     """
+    series = [("Before calibration", bins_before, ORANGE), ("After calibration", bins_after, ACCENT)]
+    return reliability_curves(series, square=True)
+
+
+def reliability_curves(series: Sequence[tuple[str, Sequence[Mapping[str, Any]], str]], *, square: bool) -> go.Figure:
+    """Return one reliability curve per (name, bins, colour) over the perfect-calibration diagonal.
+
+    ``square`` keeps the axes 1:1; a wide card would stretch the x range past [0, 1] to do so.
+    """
     fig = go.Figure(
         go.Scatter(
             x=[0, 1],
@@ -126,7 +135,7 @@ def reliability_diagram(bins_before: Sequence[ReliabilityBin], bins_after: Seque
             hoverinfo="skip",
         )
     )
-    for bins, name, color in ((bins_before, "Before calibration", ORANGE), (bins_after, "After calibration", ACCENT)):
+    for name, bins, color in series:
         shown = [b for b in bins if b.get("count")]
         fig.add_trace(
             go.Scatter(
@@ -145,7 +154,10 @@ def reliability_diagram(bins_before: Sequence[ReliabilityBin], bins_after: Seque
     fig = _layout(fig, x_title="Confidence (max probability)", y_title="Accuracy", height=360)
     fig.update_layout(hovermode="closest")
     fig.update_xaxes(range=[0, 1])
-    fig.update_yaxes(range=[0, 1.02], scaleanchor="x", scaleratio=1)
+    if square:
+        fig.update_yaxes(range=[0, 1.02], scaleanchor="x", scaleratio=1)
+    else:
+        fig.update_yaxes(range=[0, 1.02])
     return fig
 
 

@@ -11,45 +11,15 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from modeling.charts import ACCENT, GREEN, GREY, ORANGE, _layout
+from modeling.charts import ACCENT, GREEN, ORANGE, _layout, reliability_curves
 
 RED = "#c0392b"
 
 
 def reliability_comparison(series: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> go.Figure:
     """Return accuracy against confidence per bin for each named version (empty bins left out)."""
-    fig = go.Figure(
-        go.Scatter(
-            x=[0, 1],
-            y=[0, 1],
-            mode="lines",
-            name="Perfect calibration",
-            line={"color": GREY, "dash": "dash", "width": 1},
-            hoverinfo="skip",
-        )
-    )
-    for (name, bins), color in zip(series, (ACCENT, ORANGE, GREEN), strict=False):
-        shown = [b for b in bins if b.get("count")]
-        fig.add_trace(
-            go.Scatter(
-                x=[b["confidence"] for b in shown],
-                y=[b["accuracy"] for b in shown],
-                customdata=[[b["count"], b["lower"], b["upper"]] for b in shown],
-                mode="lines+markers",
-                name=name,
-                line={"color": color, "width": 2},
-                hovertemplate=(
-                    f"{name}<br>bin %{{customdata[1]:.2f}}–%{{customdata[2]:.2f}}<br>"
-                    "confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{customdata[0]} items<extra></extra>"
-                ),
-            )
-        )
-    fig = _layout(fig, x_title="Confidence (max probability)", y_title="Accuracy", height=360)
-    fig.update_layout(hovermode="closest")
-    fig.update_xaxes(range=[0, 1])
-    # No scaleanchor: in a wide card it would stretch the x range past [0, 1] to keep the aspect.
-    fig.update_yaxes(range=[0, 1.02])
-    return fig
+    colored = [(name, bins, color) for (name, bins), color in zip(series, (ACCENT, ORANGE, GREEN), strict=False)]
+    return reliability_curves(colored, square=False)
 
 
 def delta_bars(rows: Sequence[Mapping[str, Any]], *, key: str, title: str) -> go.Figure:
