@@ -232,6 +232,9 @@ class Item(models.Model):
         default=False, db_default=False, help_text="Drawn by the random audit, not by the model."
     )
     ranked_by_version = models.PositiveIntegerField(null=True, blank=True, help_text="Model version number.")
+    # Set when another part of the system put the item in the queue as a batch (e.g. "audit", "drift:12"):
+    # re-ranking by active learning leaves such items queued with their own priority.
+    queue_tag = models.CharField(max_length=40, blank=True, default="", db_default="")
     # The latest pool scoring's suggestion, written by modeling (a version number: labeling never imports it).
     predicted_label = models.ForeignKey(
         Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False

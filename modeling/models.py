@@ -263,6 +263,11 @@ class ReleasePolicy(models.Model):
     )
     rate_limit_per_minute = models.PositiveIntegerField(default=600, validators=[MinValueValidator(1)])
     quantize_int8 = models.BooleanField(default=False, help_text="CPU serving with int8 dynamic quantization.")
+    audit_share = models.FloatField(
+        default=0.01,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of production predictions sent to the labeling queue as unbiased audit items.",
+    )
     log_texts = models.BooleanField(
         default=False, help_text="Store prediction texts in the log (redacted). Off: only their sha256."
     )
@@ -406,12 +411,68 @@ class PredictionLog(models.Model):
     language = models.CharField(max_length=16, blank=True)
     text_sha256 = models.CharField(max_length=64)
     text = models.TextField(null=True, blank=True)
+    # Drift descriptors, written by the model server: the pooled embedding projected with the serving
+    # version's reference PCA (32 little-endian float16 values; null before a reference exists), the
+    # share of unknown tokens, and the text's dominant Unicode script.
+    embedding = models.BinaryField(null=True, blank=True)
+    unk_rate = models.FloatField(null=True, blank=True)
+    script = models.CharField(max_length=16, blank=True)
+    # Drawn into the audit sample (ReleasePolicy.audit_share): its text is kept, redacted, even when the
+    # project does not log texts, so that reviewers can label it; monitoring turns it into a queue item.
+    audit = models.BooleanField(default=False)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "created_at"], name="predlog_project_time")]
+        indexes = [
+            models.Index(fields=["project", "created_at"], name="predlog_project_time"),
+            models.Index(fields=["project", "created_at"], condition=models.Q(audit=True), name="predlog_audit_time"),
+        ]
 
     def __str__(self) -> str:
         return f"prediction {self.id} by version {self.version_number} of project {self.project_id}"
+
+
+class PredictionError(models.Model):
+    """A prediction request that failed on the service's side (it counts against the availability SLO).
+
+    Written by the web process when it answers 429, 503 or 5xx; client errors (400, 401, 404, 413)
+    are the caller's and are not recorded. ``texts`` is how many texts the request carried.
+    """
+
+    class Kind(models.TextChoices):
+        RATE_LIMITED = "rate_limited", "Rate limited (429)"
+        OVERLOADED = "overloaded", "Overloaded (503)"
+        NO_MODEL = "no_model", "No model to serve (503)"
+        MODEL_ERROR = "model_error", "Model error"
+        SERVER_ERROR = "server_error", "Server error (5xx)"
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status_code = models.PositiveSmallIntegerField()
+    version_number = models.PositiveIntegerField(default=0, help_text="0 when no version was chosen.")
+    route = models.CharField(max_length=10, blank=True)
+    caller = models.CharField(max_length=100, blank=True)
+    texts = models.PositiveIntegerField(default=1)
+    latency_ms = models.FloatField(default=0.0)
+    language = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "created_at"], name="prederror_project_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.status_code}) for project {self.project_id}"
+
+
+class ModelServerStatus(models.Model):
+    """The latest stats snapshot of one model-server process (batch sizes, queue depth, log buffer)."""
+
+    name = models.CharField(max_length=200, primary_key=True, help_text="host:pid of the server process.")
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    stats = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"model server {self.name}"
 
 
 class PredictionFeedback(models.Model):

@@ -23,7 +23,17 @@ from django.utils import timezone
 from labeling.models import Annotation, Item, Lease, Membership, Role
 from modeling.models import ModelVersion
 from tests.factories import ItemFactory, JobFactory, MembershipFactory, UserFactory
-from tests.permission_rows import labeling_page, releases, retraining, review, serving
+from tests.permission_rows import (
+    labeling_page,
+    monitoring_drift,
+    monitoring_overview,
+    monitoring_slo,
+    monitoring_traffic,
+    releases,
+    retraining,
+    review,
+    serving,
+)
 from tests.permissions import (
     ALLOWED,
     ANON_API_STATUS,
@@ -148,6 +158,10 @@ ROWS = [
     *retraining.ROWS,
     *releases.ROWS,
     *serving.ROWS,
+    *monitoring_overview.ROWS,
+    *monitoring_traffic.ROWS,
+    *monitoring_slo.ROWS,
+    *monitoring_drift.ROWS,
 ]
 
 # Django's own account pages beyond login/password change, and the admin's many URLs (its

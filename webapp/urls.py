@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("labeling.api.urls")),
     path("", include("webapp.api")),
     path("", include("modeling.api.urls")),
+    path("", include("monitoring.api.urls")),
 ]
 
 urlpatterns = [
@@ -22,6 +23,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/cancel/", views.job_cancel_view, name="job-cancel"),
     path("projects/", include("labeling.urls")),
     path("projects/<slug:slug>/models/", include("modeling.urls")),
+    path("projects/<slug:slug>/monitoring/", include("monitoring.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -486,13 +486,14 @@ def overlap_target_for(item_id: int, overlap_fraction: float) -> int:
 def queue_set_priorities(*, project: Project, ranked: list[tuple[int, float, bool]], version_number: int) -> int:
     """Make ``ranked`` (item id, priority, is random pick) the project's queue; return how many items it queued.
 
-    Queued items outside the batch go back to unlabeled; only unlabeled or queued items join the batch.
+    Queued items outside the batch go back to unlabeled, except those another part of the system queued
+    as a tagged batch (``Item.queue_tag``, see ``queue_batches``); only unlabeled or queued items join.
     """
     if any(not math.isfinite(priority) for _, priority, _ in ranked):
         raise ValidationFailed("Every queue priority must be a finite number.")
     by_id = {int(item_id): (float(priority), bool(is_random)) for item_id, priority, is_random in ranked}
     dropped = (
-        Item.objects.filter(project=project, status=Item.Status.QUEUED, priority__isnull=False)
+        Item.objects.filter(project=project, status=Item.Status.QUEUED, priority__isnull=False, queue_tag="")
         .exclude(pk__in=list(by_id))
         .update(status=Item.Status.UNLABELED, priority=None, is_random_pick=False, ranked_by_version=None)
     )

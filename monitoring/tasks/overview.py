@@ -1,0 +1,3 @@
+"""Celery tasks: overview (thin: ids in, a service call, the result recorded)."""
+
+from __future__ import annotations
