@@ -110,6 +110,21 @@ def _with_points(rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return [{**row, "points": row["delta"] * 100} for row in rows or []]
 
 
+def _int8(results: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return the candidate's int8-vs-fp32 block with its deltas in points (None when int8 was not measured)."""
+    block = (results or {}).get("candidate", {}).get("int8")
+    if not block:
+        return None
+    points: dict[str, Any] = {}
+    for key in ("accuracy_delta", "macro_f1_delta"):
+        if key in block:
+            points[f"{key}_points"] = block[key] * 100
+        if block.get(f"{key}_ci"):
+            points[f"{key}_ci_points"] = {end: value * 100 for end, value in block[f"{key}_ci"].items()}
+    # A comparison stored before the paired int8 statistics has accuracy and agreement only.
+    return {**block, **points, "paired": "macro_f1_delta" in block}
+
+
 def _comparison_context(request: HttpRequest, project: Project, version: ModelVersion) -> dict[str, Any]:
     state: ReleaseState = release_state(version=version)
     results = state.usable.results if state.usable else None
@@ -143,6 +158,8 @@ def _comparison_context(request: HttpRequest, project: Project, version: ModelVe
         "aliasable": version.status in ALIASABLE,
         "alias_names": SETTABLE_ALIASES,
         "quantization": (version.metrics or {}).get("quantization") or {},
+        "int8": _int8(results),
+        "int8_policy": state.policy.quantize_int8,
     }
 
 

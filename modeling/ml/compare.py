@@ -182,3 +182,79 @@ def disagreements(candidate: npt.ArrayLike, production: npt.ArrayLike) -> IntArr
     if c.shape != p.shape:
         raise ValueError(f"candidate and production must have the same shape: {c.shape} vs {p.shape}")
     return np.flatnonzero(c != p).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class QuantizationDelta:
+    """The same model served int8 versus fp32 on the same eval items; every delta is int8 minus fp32.
+
+    ``int8_only`` counts items only the int8 copy gets right, ``fp32_only`` those only fp32 gets right;
+    ``mcnemar_p`` is McNemar's exact test on those discordant pairs (as for candidate vs production).
+    ``changed`` is how many items int8 labels differently, right or wrong.
+    """
+
+    n: int
+    accuracy_fp32: float
+    accuracy_int8: float
+    accuracy_delta: float
+    accuracy_delta_ci: Interval
+    macro_f1_fp32: float
+    macro_f1_int8: float
+    macro_f1_delta: float
+    macro_f1_delta_ci: Interval
+    agreement: float
+    changed: int
+    max_probability_change: float
+    int8_only: int
+    fp32_only: int
+    both_right: int
+    both_wrong: int
+    mcnemar_statistic: float
+    mcnemar_p: float
+
+
+def quantization_compare(
+    y_true: npt.ArrayLike,
+    fp32_probabilities: npt.ArrayLike,
+    int8_probabilities: npt.ArrayLike,
+    num_classes: int,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> QuantizationDelta:
+    """Return what int8 dynamic quantization changes on paired eval predictions (int8 minus fp32).
+
+    The two probability matrices are one model's outputs on the same items in the same order, so the
+    paired statistics apply exactly as between two versions: the paired bootstrap for the deltas'
+    intervals and McNemar's exact test for whether the error rates differ.
+    """
+    full = np.asarray(fp32_probabilities, dtype=np.float64)
+    small = np.asarray(int8_probabilities, dtype=np.float64)
+    if full.shape != small.shape or full.ndim != 2:
+        raise ValueError(
+            f"fp32 and int8 probabilities must be equal (items, classes) matrices: {full.shape} {small.shape}"
+        )
+    t, f, q = _paired(y_true, full.argmax(axis=1), small.argmax(axis=1))
+    deltas = paired_bootstrap(t, q, f, num_classes, n_resamples=n_resamples, seed=seed)
+    test = mcnemar(t, q, f)
+    acc, f1 = deltas["accuracy"], deltas["macro_f1"]
+    return QuantizationDelta(
+        n=int(t.size),
+        accuracy_fp32=acc.production,
+        accuracy_int8=acc.candidate,
+        accuracy_delta=acc.delta,
+        accuracy_delta_ci=acc.delta_ci,
+        macro_f1_fp32=f1.production,
+        macro_f1_int8=f1.candidate,
+        macro_f1_delta=f1.delta,
+        macro_f1_delta_ci=f1.delta_ci,
+        agreement=float((f == q).mean()),
+        changed=int(np.sum(f != q)),
+        max_probability_change=float(np.abs(full - small).max()),
+        int8_only=test.candidate_only,
+        fp32_only=test.production_only,
+        both_right=test.both_right,
+        both_wrong=test.both_wrong,
+        mcnemar_statistic=test.statistic,
+        mcnemar_p=test.p_value,
+    )

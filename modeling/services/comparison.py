@@ -28,8 +28,10 @@ production the candidate is scored alone: only the absolute gates (minimum macro
              "per_language": {"<code>": {"n", "accuracy", "macro_f1"}},
              "size": {"parameters", "bytes", "weights_bytes"},
              "latency": {"batch_size", "runs", "median_ms", "min_ms", "max_ms", "per_text_ms", "device"},
-             "int8": QuantizationReport as a dict | null}      # when the policy serves int8 on CPU
+             "int8": INT8 | null}      # candidate only, when the policy serves int8
     SUMMARY = {"macro_f1", "ece", "per_class_f1", "class_support", "per_language_f1", "language_support"}
+    INT8 = modeling.ml.compare.QuantizationDelta as a dict (int8 minus fp32 on CPU, paired: accuracy and
+           macro-F1 with bootstrap intervals, agreement, McNemar) + {"latency": the int8 copy's MODEL "latency"}
 
 torch and the model code are imported inside the job body only: the web process imports this module
 to start a comparison.
@@ -53,7 +55,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.models import Item, Project
-from modeling.ml.compare import disagreements, mcnemar, paired_bootstrap, per_class_f1, per_group_macro_f1
+from modeling.ml.compare import (
+    disagreements,
+    mcnemar,
+    paired_bootstrap,
+    per_class_f1,
+    per_group_macro_f1,
+    quantization_compare,
+)
 from modeling.ml.errors import MLError
 from modeling.ml.metrics import (
     bootstrap_ci,
@@ -442,12 +451,16 @@ def _inference_config(version: ModelVersion) -> InferenceConfig:
 
 @dataclass
 class Loaded:
-    """A loaded version, its outputs on the eval items, and the config it is timed with."""
+    """A loaded version, its outputs on the eval items, and the config it is timed with.
+
+    ``int8_config`` is set when the policy serves int8: the int8 copy is timed beside the fp32 model.
+    """
 
     classifier: Classifier
     config: InferenceConfig
     labels: list[str]
     scored: Scored
+    int8_config: InferenceConfig | None = None
 
 
 def _score(version: ModelVersion, rows: EvalRows, *, int8: bool) -> Loaded:
@@ -462,13 +475,34 @@ def _score(version: ModelVersion, rows: EvalRows, *, int8: bool) -> Loaded:
         size=_size(classifier, Path(version.artifact_path)),
         latency={},
     )
-    if int8 and next(classifier.model.parameters()).device.type == "cpu":
-        from modeling.ml.inference import quantization_delta
+    loaded = Loaded(classifier, config, list(classifier.labels), scored)
+    if int8:
+        _score_int8(loaded, rows, version)
+    return loaded
 
-        gold = _label_ids(rows, classifier.labels, version)
-        report = quantization_delta(classifier.model, classifier.tokenizer, rows.texts, gold, config)
-        scored.int8 = dataclasses.asdict(report)
-    return Loaded(classifier, config, list(classifier.labels), scored)
+
+def _score_int8(loaded: Loaded, rows: EvalRows, version: ModelVersion) -> None:
+    """Score the eval texts with the int8 copy the model server would serve; store the paired delta.
+
+    The model server quantizes on CPU from fp32 weights, so fp32 on CPU is the reference: the
+    version's own outputs when this job scored on CPU, otherwise a second fp32 pass on CPU (a GPU's
+    bf16/fp16 outputs would mix a precision change into the quantization delta).
+    """
+    classifier, scored = loaded.classifier, loaded.scored
+    cpu = dataclasses.replace(loaded.config, device="cpu", precision="fp32")
+    if _device(classifier) == "cpu":
+        fp32 = scored.probabilities
+    else:
+        fp32 = np.asarray(classifier.predict(rows.texts, cpu).probabilities, dtype=np.float64)
+    loaded.int8_config = dataclasses.replace(cpu, quantize_int8=True)
+    int8 = np.asarray(classifier.predict(rows.texts, loaded.int8_config).probabilities, dtype=np.float64)
+    gold = _label_ids(rows, classifier.labels, version)
+    delta = quantization_compare(gold, fp32, int8, len(classifier.labels), n_resamples=N_RESAMPLES)
+    scored.int8 = {**dataclasses.asdict(delta), "latency": None}
+
+
+def _device(classifier: Classifier) -> str:
+    return next(classifier.model.parameters()).device.type
 
 
 def measure_latencies(loaded: Sequence[Loaded], texts: Sequence[str]) -> list[dict[str, Any]]:
@@ -477,22 +511,31 @@ def measure_latencies(loaded: Sequence[Loaded], texts: Sequence[str]) -> list[di
     The versions take turns run by run, so a burst of load on a shared machine slows both alike instead
     of whichever happened to be timed then. Texts repeat when the eval split is smaller than a batch.
     Each version gets one untimed call first: the first forward pass pays for allocation (and on a GPU
-    for kernel selection), which serving pays once.
+    for kernel selection), which serving pays once. A version with an ``int8_config`` is timed a
+    second time as its int8 copy, in the same turns; that timing is stored in its int8 block.
     """
     batch = [texts[i % len(texts)] for i in range(LATENCY_BATCH)]
-    configs = [dataclasses.replace(one.config, batch_size=LATENCY_BATCH) for one in loaded]
-    for one, config in zip(loaded, configs, strict=True):
+    runs = [(one, one.config) for one in loaded] + [(one, one.int8_config) for one in loaded if one.int8_config]
+    configs = [dataclasses.replace(config, batch_size=LATENCY_BATCH) for _, config in runs]
+    devices = []
+    for (one, _), config in zip(runs, configs, strict=True):
         one.classifier.predict(batch, config)
-    timings: list[list[float]] = [[] for _ in loaded]
+        devices.append("cpu" if config.quantize_int8 else _device(one.classifier))
+    timings: list[list[float]] = [[] for _ in runs]
     for _ in range(LATENCY_RUNS):
-        for one, config, times in zip(loaded, configs, timings, strict=True):
+        for (one, _), config, times in zip(runs, configs, timings, strict=True):
             started = time.perf_counter()
             one.classifier.predict(batch, config)
             times.append((time.perf_counter() - started) * 1000)
-    return [_latency(one, times) for one, times in zip(loaded, timings, strict=True)]
+    latencies = [_latency(times, device) for times, device in zip(timings, devices, strict=True)]
+    quantized = [one.scored.int8 for one in loaded if one.int8_config]
+    for block, latency in zip(quantized, latencies[len(loaded) :], strict=True):
+        if block is not None:
+            block["latency"] = latency
+    return latencies[: len(loaded)]
 
 
-def _latency(one: Loaded, timings: list[float]) -> dict[str, Any]:
+def _latency(timings: list[float], device: str) -> dict[str, Any]:
     median = statistics.median(timings)
     return {
         "batch_size": LATENCY_BATCH,
@@ -501,7 +544,7 @@ def _latency(one: Loaded, timings: list[float]) -> dict[str, Any]:
         "min_ms": round(min(timings), 3),
         "max_ms": round(max(timings), 3),
         "per_text_ms": round(median / LATENCY_BATCH, 4),
-        "device": next(one.classifier.model.parameters()).device.type,
+        "device": device,
     }
 
 

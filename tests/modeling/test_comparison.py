@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from labeling.models import Item
 from modeling.models import Alias, Comparison, ModelVersion
@@ -109,14 +110,93 @@ def test_without_production_the_candidate_is_scored_alone_and_only_absolute_gate
     assert results["gates"][0]["passed"] is False and "below the minimum 0.990" in results["gates"][0]["message"]
 
 
-def test_an_int8_policy_measures_the_quantization_delta_on_cpu(labeled_project, owner, release_artifacts):
+def test_an_int8_policy_measures_the_quantization_delta_with_mcnemar(labeled_project, owner, release_artifacts):
     policy = policy_for(project=labeled_project)
     policy.quantize_int8 = True
     policy.save()
-    comparison = _run(make_version(labeled_project, 1, release_artifacts.strong), owner)
-    int8 = comparison.results["candidate"]["int8"]
-    assert set(int8) >= {"accuracy_fp32", "accuracy_int8", "accuracy_delta", "agreement"}
+    _in_production(make_version(labeled_project, 1, release_artifacts.weak))
+    comparison = _run(make_version(labeled_project, 2, release_artifacts.strong), owner)
+    assert comparison.status == "succeeded", comparison.error
+    results = comparison.results
+    int8 = results["candidate"]["int8"]
+    assert results["production"]["int8"] is None  # production is served as it is; only the candidate is asked
+    # The fp32 side is the candidate's own scoring (this job ran on CPU): the same accuracy and macro-F1.
+    cand = results["candidate"]
+    assert (int8["accuracy_fp32"], int8["macro_f1_fp32"]) == (cand["accuracy"], cand["macro_f1"])
+    assert int8["n"] == results["n"] == 16
     assert int8["accuracy_delta"] == pytest.approx(int8["accuracy_int8"] - int8["accuracy_fp32"])
+    assert int8["macro_f1_delta"] == pytest.approx(int8["macro_f1_int8"] - int8["macro_f1_fp32"])
+    for key in ("accuracy_delta", "macro_f1_delta"):
+        assert int8[f"{key}_ci"]["low"] <= int8[key] <= int8[f"{key}_ci"]["high"]
+    assert int8["int8_only"] + int8["fp32_only"] + int8["both_right"] + int8["both_wrong"] == 16
+    assert int8["changed"] == round((1 - int8["agreement"]) * 16) and 0 <= int8["mcnemar_p"] <= 1
+    assert 0 < int8["max_probability_change"] < 0.5  # quantization perturbs the outputs, a little
+    latency = int8["latency"]
+    assert latency["device"] == "cpu" and latency["runs"] == LATENCY_RUNS and latency["median_ms"] > 0
+
+
+def test_without_the_int8_policy_no_int8_copy_is_measured(labeled_project, owner, release_artifacts):
+    comparison = _run(make_version(labeled_project, 1, release_artifacts.strong), owner)
+    assert comparison.status == "succeeded" and comparison.results["candidate"]["int8"] is None
+
+
+def test_the_quantization_delta_is_paired_int8_minus_fp32():
+    from modeling.ml.compare import quantization_compare
+
+    gold = [0, 0, 1, 1, 1, 0]
+    # fp32 gets items 0-4 right and item 5 wrong; int8 flips item 1 (now wrong) and item 5 (now right),
+    # and item 2 moves a little without changing its label.
+    fp32 = [[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8], [0.1, 0.9], [0.4, 0.6]]
+    int8 = [[0.9, 0.1], [0.45, 0.55], [0.35, 0.65], [0.2, 0.8], [0.1, 0.9], [0.7, 0.3]]
+    delta = quantization_compare(gold, fp32, int8, 2, n_resamples=200)
+    assert delta.accuracy_fp32 == delta.accuracy_int8 == pytest.approx(5 / 6) and delta.accuracy_delta == 0.0
+    assert (delta.int8_only, delta.fp32_only, delta.both_right, delta.both_wrong) == (1, 1, 4, 0)
+    assert (delta.changed, delta.agreement) == (2, pytest.approx(4 / 6))
+    assert delta.mcnemar_p == 1.0  # one discordant pair each way: no evidence of a difference
+    assert delta.max_probability_change == pytest.approx(0.3)
+    # fp32 predicts [0,0,1,1,1,1]: F1 class 0 = 2*2/(2+3) = 0.8, class 1 = 2*3/(4+3) = 6/7.
+    assert delta.macro_f1_fp32 == pytest.approx((0.8 + 6 / 7) / 2)
+    assert delta.macro_f1_delta == pytest.approx(delta.macro_f1_int8 - delta.macro_f1_fp32)
+    assert delta.macro_f1_delta_ci.low <= delta.macro_f1_delta <= delta.macro_f1_delta_ci.high
+    many_wrong = quantization_compare([0] * 12, [[0.9, 0.1]] * 12, [[0.4, 0.6]] * 12, 2, n_resamples=200)
+    # Twelve discordant pairs all one way: exact two-sided binomial p = 2 * 0.5**12.
+    assert many_wrong.accuracy_delta == -1.0 and many_wrong.mcnemar_p == pytest.approx(2 * 0.5**12)
+    with pytest.raises(ValueError, match="equal"):
+        quantization_compare([0, 1], [[0.5, 0.5]] * 2, [[0.5, 0.5]] * 3, 2)
+
+
+def test_the_comparison_page_shows_the_int8_delta_in_the_approval_area(
+    client, labeled_project, owner, release_artifacts
+):
+    policy = policy_for(project=labeled_project)
+    policy.quantize_int8 = True
+    policy.save()
+    candidate = make_version(labeled_project, 1, release_artifacts.strong)
+    client.force_login(owner)
+    _run(candidate, owner)
+    page = client.get(reverse("modeling:comparison", args=[labeled_project.slug, 1]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    int8 = page.context["int8"]
+    assert 'id="int8"' in html and 'id="int8-mcnemar"' in html
+    approval = html[html.index('id="release-actions"') :]
+    assert 'id="int8-approval"' in approval
+    assert f"accuracy Δ <strong>{int8['accuracy_delta'] * 100:.1f}</strong> points" in approval
+    assert f"macro-F1 Δ <strong>{int8['macro_f1_delta'] * 100:.1f}</strong> points" in approval
+
+
+def test_the_approval_area_warns_when_the_int8_policy_came_after_the_comparison(
+    client, labeled_project, owner, release_artifacts
+):
+    _run(make_version(labeled_project, 1, release_artifacts.strong), owner)
+    client.force_login(owner)
+    page = client.get(reverse("modeling:comparison", args=[labeled_project.slug, 1]))
+    assert 'id="int8-approval"' not in page.content.decode()
+    policy = policy_for(project=labeled_project)
+    policy.quantize_int8 = True
+    policy.save()
+    html = client.get(reverse("modeling:comparison", args=[labeled_project.slug, 1])).content.decode()
+    assert "did not measure the int8 copy: run the comparison again" in html
 
 
 def test_a_modified_artifact_fails_the_comparison_and_says_why(labeled_project, owner, release_artifacts, tmp_path):
