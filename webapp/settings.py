@@ -249,3 +249,9 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# --- Monitoring: traffic rollups and the audit sample ------------------------------------------------
+# Raw prediction-log and prediction-error rows older than this are deleted (the rollups keep the counts).
+LOOPLINE_PREDICTION_LOG_RETENTION_DAYS = env_int("LOOPLINE_PREDICTION_LOG_RETENTION_DAYS", 30, minimum=1)
+# At most this many audit-sampled predictions per project and day become labeling queue items.
+LOOPLINE_AUDIT_DAILY_CAP = env_int("LOOPLINE_AUDIT_DAILY_CAP", 200, minimum=0)
