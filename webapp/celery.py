@@ -40,6 +40,9 @@ app.conf.beat_schedule = {
     "expire-leases": {"task": "labeling.tasks.expire_leases", "schedule": 60.0},
     "fail-orphaned-versions": {"task": "modeling.tasks.fail_orphaned_versions", "schedule": 300.0},
     "retrain-due-projects": {"task": "modeling.tasks.retrain_due_projects", "schedule": 30.0},
+    "monitoring-rollups": {"task": "monitoring.tasks.rollups_fold", "schedule": 60.0},
+    "monitoring-audit-outcomes": {"task": "monitoring.tasks.audit_and_outcomes", "schedule": 300.0},
+    "monitoring-retention": {"task": "monitoring.tasks.rollups_retention", "schedule": 3600.0},
 }
 
 
