@@ -10,7 +10,11 @@ old one, then hands the batcher the new runner; a batch already running finishes
 and no request is refused or fails during the switch.
 
 Each answered text becomes a prediction-log row appended to a write-behind ``LogBuffer``; the
-caller's metadata (project, caller key, route) comes with the request.
+caller's metadata (project, caller key, route) comes with the request. For drift monitoring a row
+also carries the text's unknown-token rate under the version's tokenizer and, once the version has a
+drift reference, its pooled embedding projected with the reference's PCA: the projection is read
+from a file beside the artifact directory (``modeling.serving.projection``: the server never imports
+Django, and the artifact itself is immutable), and looked for again while the version has none.
 
 Shadow: a request may name a ``shadow`` key. Once the answer is computed, the same texts are queued
 on the shadow model's batcher and the reply goes out without waiting; the shadow's outputs become
@@ -48,6 +52,7 @@ from typing import Any
 from modeling.ml.batching import BatcherStats, BatchPolicy, DynamicBatcher, Overloaded
 from modeling.ml.config import DeviceRequest
 from modeling.serving.logbuffer import LogBuffer, Row
+from modeling.serving.projection import ProjectionWatch
 from modeling.serving.protocol import ProtocolError, parse_address, recv_message, send_message
 
 logger = logging.getLogger(__name__)
@@ -82,6 +87,10 @@ class TextResult:
     probs: list[float]
     version: int
     labels: list[str]
+    # Drift descriptors for the log: the share of unknown tokens, and the pooled embedding projected with
+    # the version's reference PCA (float16 bytes; None until a reference exists, see serving.projection).
+    unk_rate: float | None = None
+    embedding: bytes | None = None
 
 
 @dataclass
@@ -113,6 +122,7 @@ def artifact_runner(spec: ModelSpec) -> tuple[list[str], Runner]:
 
     from modeling.ml.artifacts import load_artifact
     from modeling.ml.config import InferenceConfig
+    from modeling.ml.textinfo import unk_rates
 
     device: DeviceRequest = "cpu" if spec.quantize_int8 else spec.device
     on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
@@ -131,12 +141,25 @@ def artifact_runner(spec: ModelSpec) -> tuple[list[str], Runner]:
     )
 
     labels = list(classifier.labels)
+    watch = ProjectionWatch(spec.path, spec.manifest_sha256)
+    hidden_size = int(classifier.model.config.hidden_size)
 
     def run(texts: list[str]) -> list[TextResult]:
-        predictions = classifier.predict(texts, config)
+        projection = watch.current(hidden_size)
+        predictions = classifier.predict(texts, config, return_embeddings=projection is not None)
+        rates = unk_rates(classifier.tokenizer, texts, max_tokens=spec.max_length)
+        codes: list[bytes | None] = [None] * len(texts)
+        if projection is not None and predictions.embeddings is not None:
+            codes = list(projection.encode(predictions.embeddings))
         return [
-            TextResult(probs=[round(float(p), 6) for p in row], version=spec.version, labels=labels)
-            for row in predictions.probabilities
+            TextResult(
+                probs=[round(float(p), 6) for p in row],
+                version=spec.version,
+                labels=labels,
+                unk_rate=round(rate, 4),
+                embedding=code,
+            )
+            for row, rate, code in zip(predictions.probabilities, rates, codes, strict=True)
         ]
 
     return labels, run
@@ -539,7 +562,8 @@ def _log_rows(
     latency_ms: float,
     meta: dict[str, Any],
 ) -> list[Row]:
-    """One prediction-log row per text: ids, version, caller, latency, label, probabilities, length, hash.
+    """One prediction-log row per text: ids, version, caller, latency, label, probabilities, length, hash,
+    unknown-token rate and projected embedding (the sink adds the script: off the request path).
 
     Probabilities are keyed by label name: versions of a project may order their labels differently.
     """
@@ -559,7 +583,9 @@ def _log_rows(
                 "probs": dict(zip(result.labels, result.probs, strict=True)),
                 "input_chars": len(text),
                 "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                "text": text,  # the sink keeps it (redacted) only when the project opted in
+                "text": text,  # the sink keeps it (redacted) only when the project opted in or for audit
+                "unk_rate": result.unk_rate,
+                "embedding": result.embedding,
                 "meta": meta,
             }
         )
