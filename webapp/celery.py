@@ -43,6 +43,12 @@ app.conf.beat_schedule = {
     "monitoring-rollups": {"task": "monitoring.tasks.rollups_fold", "schedule": 60.0},
     "monitoring-audit-outcomes": {"task": "monitoring.tasks.audit_and_outcomes", "schedule": 300.0},
     "monitoring-retention": {"task": "monitoring.tasks.rollups_retention", "schedule": 3600.0},
+    # SLO burn -> alerts; a run still queued after 55 s is dropped, the next one sees newer data.
+    "monitoring-evaluate-slos": {
+        "task": "monitoring.tasks.alerts.evaluate_slos",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 
