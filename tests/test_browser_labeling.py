@@ -257,3 +257,61 @@ def test_an_empty_queue_a_failed_submit_and_a_lost_lease_are_shown_and_nothing_i
     tab.wait_for_selector('#label-sync[data-pending="0"]')
     assert list(Annotation.objects.values_list("item_id", flat=True)) == [items[0].pk]
     assert tab.get_attribute("#label-item", "data-item-id") == str(items[2].pk)
+
+
+def test_an_undo_answered_late_never_takes_the_item_on_screen_away(page, queue):
+    """The server's undo gives back the items held behind the undone one and leases them anew; the page,
+    which moved on to them before that answer came, keeps showing its item and labels it with the new lease.
+
+    The undo request is held in the network until the reviewer has labeled the undone item again and
+    skipped the next one: its answer then lists neither the item on screen nor its old lease.
+    """
+    tab, base_url = page
+    project, reviewer, items = queue
+    _login(tab, base_url, "labeler")
+    tab.goto(f"{base_url}/projects/tweets/label/")
+    _on_screen(tab, items[0])
+    _press(tab, "1", items[1])
+    tab.wait_for_selector('#label-sync[data-pending="0"]')
+    tab.wait_for_function("window.looplineState.ahead.length === 1")  # items[2] prefetched behind items[1]
+    held_undos = []
+    tab.route("**/undo", lambda route: held_undos.append(route))
+    tab.keyboard.press("u")
+    _on_screen(tab, items[0])
+    tab.wait_for_function("document.getElementById('label-sync').dataset.pending === '1'")
+    assert len(held_undos) == 1
+    _press(tab, "2", items[1])  # items[0] labeled again, while the undo is still unanswered
+    tab.keyboard.press("s")
+    tab.wait_for_selector("#skip-form:not([hidden])")
+    _press(tab, "Enter", items[2])  # items[1] skipped: items[2], prefetched before the undo, is on screen
+    # From here on the card must stay up: count every time the page hides it.
+    tab.evaluate(
+        """() => {
+          window.hiddenCount = 0;
+          const card = document.getElementById('label-item');
+          new MutationObserver(() => { if (card.hidden) window.hiddenCount += 1; })
+            .observe(card, { attributes: true, attributeFilter: ['hidden'] });
+        }"""
+    )
+    held_undos[0].continue_()
+    tab.wait_for_selector('#label-sync[data-pending="0"]')
+    assert tab.evaluate("window.hiddenCount") == 0
+    assert tab.get_attribute("#label-item", "data-item-id") == str(items[2].pk)
+    assert tab.locator("#label-notices li").count() == 0, tab.inner_text("#label-notices")
+    _press(tab, "3", items[3])
+    tab.wait_for_selector('#label-sync[data-pending="0"]')
+    assert tab.locator("#label-notices li.error").count() == 0, tab.inner_text("#label-notices")
+
+    labels = [
+        (row.kind, row.item_id, row.label.name)
+        for row in Annotation.objects.filter(project=project).select_related("label").order_by("id")
+    ]
+    assert labels == [
+        ("label", items[0].pk, "negative"),
+        ("retract", items[0].pk, "negative"),
+        ("label", items[0].pk, "neutral"),
+        ("label", items[2].pk, "positive"),
+    ]
+    assert Skip.objects.get().item_id == items[1].pk
+    held = Lease.objects.filter(user=reviewer, released_at__isnull=True).order_by("created_at")
+    assert [lease.item_id for lease in held] == [items[3].pk, items[4].pk]

@@ -191,7 +191,7 @@
 
   const pendingItems = () => new Set(state.outbox.filter((a) => a.entry).map((a) => a.entry.item.id));
   const heldList = (first, second) => [first, second].filter((entry) => entry && entry.item);
-  const lostText = (id) => `Item #${id} is no longer yours: your lease lapsed and another reviewer took it.`;
+  const lostText = (id) => `Item #${id} is no longer yours: another reviewer took it after your lease lapsed or was given back.`;
 
   function enqueue(action) {
     state.outbox.push(action);
@@ -311,23 +311,29 @@
   }
 
   // Merge the server's list of held items (oldest first) with the page's own view.
+  //
+  // An answer lists what the server holds after *that* request, not after the ones still in the outbox.
+  // Those can give items back and lease them again: an undo releases the items held behind the undone
+  // one, and the next request's top-up leases them anew (new lease ids). The page may already show such
+  // an item, so an item missing from an answer is only gone for good when nothing is left to send: until
+  // then it stays on screen (a key press on it is kept, and is sent with the lease a later answer names).
   function reconcile(entries, remaining) {
     if (typeof remaining === "number") state.remaining = remaining;
     const held = new Map(entries.map((entry) => [entry.item.id, entry]));
     const pending = pendingItems();
-    // The lease the server holds for an item is the one the next action on it must name, queued ones too
-    // (an undo gives back the items behind it and leases them anew).
+    const final = state.outbox.length === 0;
+    // The lease the server holds for an item is the one the next action on it must name, queued ones too.
     const queued = state.outbox.map((action) => action.entry);
     for (const entry of [state.current, ...state.ahead, ...queued]) {
       const fresh = entry && held.get(entry.item.id);
       if (fresh) entry.lease = fresh.lease;
     }
     const current = state.current;
-    if (current && !pending.has(current.item.id) && !held.has(current.item.id)) {
+    if (final && current && !pending.has(current.item.id) && !held.has(current.item.id)) {
       notice(`${lostText(current.item.id)} Here is the next one.`);
       state.current = null;
     }
-    state.ahead = state.ahead.filter((entry) => held.has(entry.item.id));
+    if (final) state.ahead = state.ahead.filter((entry) => held.has(entry.item.id));
     const known = (id) => pending.has(id) || (state.current && state.current.item.id === id) || state.ahead.some((e) => e.item.id === id);
     for (const entry of entries) {
       if (!known(entry.item.id)) {
@@ -435,7 +441,9 @@
       if (!entry.lease || entry.lease.id !== leaseId || pendingItems().has(entry.item.id)) continue;
       if (answer.ok) {
         entry.lease.expires_at = answer.data.expires_at;
-      } else if (answer.status === 404 || answer.status === 409) {
+      } else if ((answer.status === 404 || answer.status === 409) && state.outbox.length === 0 && !state.failed) {
+        // With requests still to send, a refused beat may only mean an undo gave the lease back and a
+        // later answer brings the new one: reconcile() decides once the outbox is empty.
         lost(entry);
       }
     }
