@@ -1,7 +1,12 @@
-"""Monitoring pages: overview (mounted under /projects/<slug>/monitoring/ by monitoring/urls.py)."""
+"""Monitoring pages: overview and canary/shadow agreement (mounted under /projects/<slug>/monitoring/ by
+monitoring/urls.py)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from monitoring import views_canary
+
+urlpatterns: list[URLPattern] = [
+    path("canary/", views_canary.canary, name="canary"),
+]

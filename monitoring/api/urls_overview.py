@@ -1,7 +1,11 @@
-"""Monitoring API: overview (mounted under /api/v1/ by monitoring/api/urls.py)."""
+"""Monitoring API: overview and canary/shadow agreement (mounted under /api/v1/ by monitoring/api/urls.py)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from monitoring.api import canary
+
+urlpatterns: list[URLPattern] = [
+    path("projects/<slug:slug>/monitoring/canary", canary.CanaryView.as_view(), name="api-monitoring-canary"),
+]

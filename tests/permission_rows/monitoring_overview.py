@@ -1,7 +1,13 @@
-"""Permission-matrix rows for the monitoring overview URLs (see tests/test_permission_matrix.py)."""
+"""Permission-matrix rows for the monitoring overview URLs (see tests/test_permission_matrix.py).
+
+The canary/shadow agreement page and API are reads: every member gets them, even with no traffic.
+"""
 
 from __future__ import annotations
 
-from tests.permissions import Row
+from tests.permissions import SLUG, Row, api, member
 
-ROWS: list[Row] = []
+ROWS: list[Row] = [
+    Row("monitoring:canary", member(200), kwargs=SLUG),
+    Row("api-monitoring-canary", api(member(200)), kwargs=SLUG, is_api=True),
+]
