@@ -1,7 +1,12 @@
-"""Monitoring API: traffic (mounted under /api/v1/ by monitoring/api/urls.py)."""
+"""Monitoring API: traffic and quality (mounted under /api/v1/ by monitoring/api/urls.py)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from monitoring.api import traffic as views
+
+urlpatterns = [
+    path("projects/<slug:slug>/monitoring/traffic", views.TrafficView.as_view(), name="api-monitoring-traffic"),
+    path("projects/<slug:slug>/monitoring/quality", views.QualityView.as_view(), name="api-monitoring-quality"),
+]

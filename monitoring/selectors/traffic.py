@@ -1,0 +1,248 @@
+"""The Service page's reads: traffic, latency and errors from the rollups; model-server and job health.
+
+Everything here reads the minute or hour rollups (never the raw log), at the grain the time range
+chose, and sums them into the chart's steps in Python: a 24-hour window is ~1,440 rows per
+(version, route, language) group, a 30-day one ~720. Latency percentiles come from the summed
+histograms, interpolated inside a bucket (``monitoring.stats.histogram``): a p95 of 240 ms means
+"somewhere in the 200-300 ms bucket", read linearly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count
+from django.utils import timezone
+
+from labeling.models import Project
+from modeling.models import ModelServerStatus, PredictionError
+from monitoring.buckets import LATENCY_EDGES_MS
+from monitoring.models import HourRollup, MinuteRollup, RollupWatermark
+from monitoring.stats.histogram import add_into, histogram_quantile
+from monitoring.timerange import TimeRange
+from webapp.models import Job
+
+QUANTILES = (0.5, 0.95, 0.99)
+SERVER_FRESH = timedelta(seconds=30)  # the model server writes its snapshot every few seconds
+BEAT_STALE = timedelta(minutes=3)  # the rollup fold runs every minute
+ERROR_KINDS = [kind for kind, _ in PredictionError.Kind.choices]
+FAILED_JOBS_SHOWN = 5
+
+
+@dataclass
+class Totals:
+    predictions: int = 0
+    error_count: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    latency_hist: list[int] = field(default_factory=list)
+    latency_sum_ms: float = 0.0
+    by_route: dict[str, int] = field(default_factory=dict)
+    by_language: dict[str, int] = field(default_factory=dict)
+    by_version: dict[int, int] = field(default_factory=dict)
+    label_counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, row: dict[str, Any]) -> None:
+        n = row["predictions"]
+        self.predictions += n
+        self.error_count += row["error_count"]
+        for kind, count in (row["errors"] or {}).items():
+            self.errors[kind] = self.errors.get(kind, 0) + count
+        add_into(self.latency_hist, row["latency_hist"] or [])
+        self.latency_sum_ms += row["latency_sum_ms"]
+        if n:
+            self.by_route[row["route"]] = self.by_route.get(row["route"], 0) + n
+            self.by_language[row["language"]] = self.by_language.get(row["language"], 0) + n
+            self.by_version[row["version_number"]] = self.by_version.get(row["version_number"], 0) + n
+        for label, count in (row["label_counts"] or {}).items():
+            self.label_counts[label] = self.label_counts.get(label, 0) + count
+
+    @property
+    def requests(self) -> int:
+        """Texts served plus texts refused: the denominator of the error rate."""
+        return self.predictions + self.error_count
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.error_count / self.requests if self.requests else None
+
+    def latency(self) -> dict[str, float | None]:
+        hist = self.latency_hist or [0] * (len(LATENCY_EDGES_MS) + 1)
+        return {f"p{round(q * 100)}": histogram_quantile(q, hist, LATENCY_EDGES_MS).value for q in QUANTILES}
+
+    def mean_latency_ms(self) -> float | None:
+        return self.latency_sum_ms / self.predictions if self.predictions else None
+
+
+@dataclass
+class TrafficPoint:
+    start: datetime
+    totals: Totals
+
+
+@dataclass
+class Traffic:
+    time_range: TimeRange
+    step: timedelta
+    points: list[TrafficPoint]  # only the steps that hold traffic
+    totals: Totals
+
+    @property
+    def empty(self) -> bool:
+        return self.totals.requests == 0
+
+
+FIELDS = (
+    "bucket_start",
+    "version_number",
+    "route",
+    "language",
+    "predictions",
+    "error_count",
+    "errors",
+    "latency_hist",
+    "latency_sum_ms",
+    "label_counts",
+)
+
+
+def rollup_rows(*, project: Project, time_range: TimeRange, fields: tuple[str, ...] = FIELDS) -> Any:
+    """Return the rollup rows (as dicts) of the window, from the grain the range chose."""
+    model = MinuteRollup if time_range.grain == "minute" else HourRollup
+    unit = timedelta(minutes=1) if time_range.grain == "minute" else timedelta(hours=1)
+    # A bucket that starts before the window but reaches into it counts: the picker's "last 24h" starts
+    # mid-minute, and a bucket's traffic cannot be split.
+    start = time_range.start - unit
+    return (
+        model.objects.filter(project=project, bucket_start__gt=start, bucket_start__lt=time_range.end)
+        .order_by()
+        .values(*fields)
+    )
+
+
+def step_of(time_range: TimeRange, when: datetime, step: timedelta) -> datetime:
+    """Return the start of the chart step that holds ``when`` (steps are aligned to the window's start)."""
+    origin = time_range.start.replace(second=0, microsecond=0)
+    if time_range.grain == "hour":
+        origin = origin.replace(minute=0)
+    index = max(0, (when - origin) // step)
+    return origin + step * index
+
+
+def traffic(*, project: Project, time_range: TimeRange) -> Traffic:
+    """Return the window's traffic per chart step and in total."""
+    step = time_range.step
+    totals = Totals()
+    points: dict[datetime, Totals] = defaultdict(Totals)
+    for row in rollup_rows(project=project, time_range=time_range):
+        totals.add(row)
+        points[step_of(time_range, row["bucket_start"], step)].add(row)
+    ordered = [TrafficPoint(start, points[start]) for start in sorted(points)]
+    return Traffic(time_range, step, ordered, totals)
+
+
+# --- model server and jobs -----------------------------------------------------------------------
+
+
+@dataclass
+class ServerModel:
+    key: str
+    alias: str
+    version: int | None
+    batches: int
+    texts: int
+    requests: int
+    rejected: int
+    failed_batches: int
+    queued_texts: int
+    mean_batch_texts: float | None
+    batch_size_counts: dict[str, int]
+
+
+@dataclass
+class ServerStatus:
+    name: str
+    updated_at: datetime
+    uptime_s: float | None
+    models: list[ServerModel]
+    log: dict[str, Any]
+
+
+def _server_model(key: str, stats: dict[str, Any]) -> ServerModel:
+    batches, texts = int(stats.get("batches") or 0), int(stats.get("texts") or 0)
+    sizes = stats.get("batch_size_counts") or {}
+    return ServerModel(
+        key=key,
+        alias=key.split(":", 1)[-1],
+        version=stats.get("version"),
+        batches=batches,
+        texts=texts,
+        requests=int(stats.get("requests") or 0),
+        rejected=int(stats.get("rejected") or 0),
+        failed_batches=int(stats.get("failed_batches") or 0),
+        queued_texts=int(stats.get("queued_texts") or 0),
+        mean_batch_texts=texts / batches if batches else None,
+        batch_size_counts={str(size): int(count) for size, count in sorted(sizes.items(), key=lambda kv: int(kv[0]))},
+    )
+
+
+def model_servers(*, project: Project, now: datetime | None = None) -> list[ServerStatus]:
+    """Return the fresh snapshots of the model servers, each reduced to this project's models."""
+    now = now or timezone.now()
+    prefix = f"{project.pk}:"
+    out = []
+    for status in ModelServerStatus.objects.filter(updated_at__gte=now - SERVER_FRESH).order_by("name"):
+        stats = status.stats or {}
+        models = [
+            _server_model(key, value)
+            for key, value in sorted((stats.get("models") or {}).items())
+            if key.startswith(prefix)
+        ]
+        out.append(ServerStatus(status.name, status.updated_at, stats.get("uptime_s"), models, stats.get("log") or {}))
+    return out
+
+
+@dataclass
+class JobHealth:
+    running: int
+    queued: int
+    failed_in_range: int
+    succeeded_in_range: int
+    recent_failures: list[dict[str, Any]]
+    beat_updated_at: datetime | None
+    beat_stale: bool
+    rollups_until: datetime | None
+
+
+def job_health(*, project: Project, time_range: TimeRange, now: datetime | None = None) -> JobHealth:
+    """Return the project's job counts, its recent failures, and whether the rollup beat is alive."""
+    now = now or timezone.now()
+    jobs = Job.objects.filter(project=project)
+    open_counts = _by_status(jobs.filter(status__in=[Job.Status.RUNNING, Job.Status.QUEUED]))
+    finished = jobs.filter(finished_at__gte=time_range.start, finished_at__lt=time_range.end)
+    done = _by_status(finished)
+    failures = list(
+        finished.filter(status=Job.Status.FAILED)
+        .order_by("-finished_at")
+        .values("id", "kind", "finished_at", "message", "error")[:FAILED_JOBS_SHOWN]
+    )
+    for failure in failures:
+        failure["error"] = (failure["error"] or failure["message"] or "").splitlines()[-1:] or [""]
+        failure["error"] = failure["error"][0][:300]
+    mark = RollupWatermark.objects.filter(name="minute").first()
+    return JobHealth(
+        running=open_counts.get(Job.Status.RUNNING, 0),
+        queued=open_counts.get(Job.Status.QUEUED, 0),
+        failed_in_range=done.get(Job.Status.FAILED, 0),
+        succeeded_in_range=done.get(Job.Status.SUCCEEDED, 0),
+        recent_failures=failures,
+        beat_updated_at=mark.updated_at if mark else None,
+        beat_stale=mark is None or now - mark.updated_at > BEAT_STALE,
+        rollups_until=mark.done_until if mark else None,
+    )
+
+
+def _by_status(jobs: Any) -> dict[str, int]:
+    return {row["status"]: row["n"] for row in jobs.order_by().values("status").annotate(n=Count("id"))}
