@@ -23,6 +23,7 @@ app.conf.update(
         "modeling.tasks.train_*": {"queue": "gpu"},
         "modeling.tasks.score_*": {"queue": "gpu"},
         "modeling.tasks.compare_*": {"queue": "gpu"},
+        "monitoring.tasks.drift.build_*": {"queue": "gpu"},
     },
     # One task at a time per worker process: long jobs must not hoard prefetched messages.
     worker_prefetch_multiplier=1,
@@ -43,6 +44,9 @@ app.conf.beat_schedule = {
     "monitoring-rollups": {"task": "monitoring.tasks.rollups_fold", "schedule": 60.0},
     "monitoring-audit-outcomes": {"task": "monitoring.tasks.audit_and_outcomes", "schedule": 300.0},
     "monitoring-retention": {"task": "monitoring.tasks.rollups_retention", "schedule": 3600.0},
+    # Drift: references for newly approved versions; the last closed hourly and daily windows (once each).
+    "monitoring-drift-references": {"task": "monitoring.tasks.drift.enqueue_drift_references", "schedule": 60.0},
+    "monitoring-drift-windows": {"task": "monitoring.tasks.drift.run_drift_windows", "schedule": 300.0},
     # SLO burn -> alerts; a run still queued after 55 s is dropped, the next one sees newer data.
     "monitoring-evaluate-slos": {
         "task": "monitoring.tasks.alerts.evaluate_slos",
