@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from labeling.models import Project
 from monitoring.models import Alert, Notification, NotificationChannel
-from webapp.errors import NotFound, ValidationFailed
+from webapp.errors import ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -94,18 +94,32 @@ def channel_create(
     )
 
 
-def channel_for_project(*, project: Project, channel_id: Any) -> NotificationChannel:
-    """Return the project's channel with this id, or NotFound."""
+def channel_for_project(*, project: Project, channel_id: Any) -> NotificationChannel | None:
+    """Return the project's channel with this id, or None (removed, or never the project's)."""
     try:
-        return NotificationChannel.objects.get(project=project, pk=int(channel_id))
-    except (NotificationChannel.DoesNotExist, TypeError, ValueError):
-        raise NotFound("Notification channel not found.") from None
+        return NotificationChannel.objects.filter(project=project, pk=int(channel_id)).first()
+    except (TypeError, ValueError):
+        return None
+
+
+def channel_to_test(*, project: Project, channel_id: Any) -> NotificationChannel:
+    """Return the channel a test is asked for; a channel that is not there is a 400 naming the id."""
+    channel = channel_for_project(project=project, channel_id=channel_id)
+    if channel is None:
+        raise ValidationFailed(
+            f"There is no notification channel {channel_id} in this project (it may have been removed); "
+            "reload the channel list."
+        )
+    return channel
 
 
 @transaction.atomic
-def channel_delete(*, channel: NotificationChannel) -> None:
-    """Remove a channel and its delivery history."""
-    channel.delete()
+def channel_delete(*, project: Project, channel_id: Any) -> NotificationChannel | None:
+    """Remove the project's channel and its delivery history; removing one that is gone changes nothing."""
+    channel = channel_for_project(project=project, channel_id=channel_id)
+    if channel is not None:
+        channel.delete()
+    return channel
 
 
 # --- payloads ---------------------------------------------------------------------------------------

@@ -44,12 +44,11 @@ class BurnPolicy:
 
     @property
     def name(self) -> str:
-        return f"{_span(self.long_window)}/{_span(self.short_window)}"
+        return f"{window_label(self.long_window)}/{window_label(self.short_window)}"
 
     def describe(self) -> str:
-        return (
-            f"{self.severity} when burn > {self.factor:g} over {_span(self.long_window)} and {_span(self.short_window)}"
-        )
+        long, short = window_label(self.long_window), window_label(self.short_window)
+        return f"{self.severity} when burn > {self.factor:g} over {long} and {short}"
 
     def budget_share(self, period: timedelta) -> float:
         """Return the share of the period's budget a burn of ``factor`` spends in the long window."""
@@ -64,7 +63,7 @@ SRE_WORKBOOK_POLICIES: tuple[BurnPolicy, ...] = (
 )
 
 
-def _span(window: timedelta) -> str:
+def window_label(window: timedelta) -> str:
     minutes = int(window.total_seconds() // 60)
     if minutes % (24 * 60) == 0:
         return f"{minutes // (24 * 60)} d"
@@ -175,6 +174,10 @@ class Budget:
     bad: int
     allowed: float
     remaining: float | None  # 1.0 untouched, 0.0 exhausted, negative overspent; None without events
+
+    @property
+    def remaining_percent(self) -> float | None:
+        return None if self.remaining is None else 100.0 * self.remaining
 
 
 def error_budget(bad: int, events: int, objective: float) -> Budget:

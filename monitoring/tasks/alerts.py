@@ -6,6 +6,7 @@ from celery import Task, shared_task
 
 from monitoring.models import Notification
 from monitoring.services.notifications import NOTIFICATION_MAX_ATTEMPTS, backoff_seconds, notification_attempt
+from monitoring.services.slo import slos_evaluate_all
 
 
 @shared_task(
@@ -23,3 +24,9 @@ def deliver_notification(self: Task, notification_id: int) -> str:
     if notification.status == Notification.Status.PENDING:
         raise self.retry(countdown=backoff_seconds(notification.attempts))
     return str(notification.status)
+
+
+@shared_task(name="monitoring.tasks.alerts.evaluate_slos", ignore_result=True, queue="default")
+def evaluate_slos() -> int:
+    """Beat, every minute: evaluate every project's SLO burn and fire or resolve its alerts."""
+    return slos_evaluate_all()

@@ -1,0 +1,65 @@
+"""Plotly figures of the SLO page: plain data in, a ``Figure`` out (no Django, no database)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import plotly.graph_objects as go
+
+FONT = "system-ui, -apple-system, Segoe UI, Roboto, Noto Sans, sans-serif"
+WINDOW_COLORS = ("#2f6fde", "#e07b24", "#2e8540", "#8a4fbf", "#9aa1ae")
+SEVERITY_COLORS = {"page": "#c62828", "ticket": "#b7791f"}
+
+
+def burn_chart(
+    times: Sequence[datetime],
+    burns: Mapping[str, Sequence[float | None]],
+    thresholds: Sequence[tuple[str, float, str]],
+    *,
+    title: str,
+) -> go.Figure | None:
+    """Return the burn rate over each trailing window, with the policies' thresholds as dashed lines.
+
+    ``burns`` maps a window's label ("1 h") to one value per time (None: no traffic in that window);
+    ``thresholds`` lists (label, factor, severity). None when no window has a value: nothing to draw.
+    """
+    if not times or all(v is None for series in burns.values() for v in series):
+        return None
+    fig = go.Figure()
+    for i, (label, series) in enumerate(burns.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=list(times),
+                y=list(series),
+                mode="lines",
+                name=f"burn over {label}",
+                line={"color": WINDOW_COLORS[i % len(WINDOW_COLORS)], "width": 2},
+                connectgaps=False,
+                hovertemplate=f"{label}: %{{y:.2f}}<extra></extra>",
+            )
+        )
+    seen: set[float] = set()
+    for label, factor, severity in thresholds:
+        if factor in seen:
+            continue
+        seen.add(factor)
+        fig.add_hline(
+            y=factor,
+            line={"color": SEVERITY_COLORS.get(severity, "#666"), "dash": "dash", "width": 1},
+            annotation_text=f"{severity} > {factor:g} ({label})",
+            annotation_position="top left",
+            annotation_font={"size": 10, "color": SEVERITY_COLORS.get(severity, "#666")},
+        )
+    fig.update_layout(
+        template="plotly_white",
+        height=320,
+        margin={"l": 56, "r": 16, "t": 40, "b": 40},
+        font={"family": FONT, "size": 12, "color": "#1d2330"},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        hovermode="x unified",
+        title={"text": title, "font": {"size": 13}, "x": 0, "y": 0.99},
+    )
+    fig.update_xaxes(gridcolor="#eef0f4", zeroline=False)
+    fig.update_yaxes(title_text="Burn rate (x budget)", gridcolor="#eef0f4", rangemode="tozero")
+    return fig
