@@ -12,39 +12,49 @@ A revoked token or a removed member can keep predicting for at most that long; f
 
 The view checks, in order: the project (404), the body's size (413, before anything is read), the
 caller's rate limit (429), the body (400), then routes and forwards to the model server (503 when it
-cannot answer). No step writes anything: the prediction log is written by the model server.
+cannot answer). No step writes on success: the prediction log is written by the model server. A
+request the service fails (429, 503, an unexpected 5xx) writes one ``PredictionError`` row on its way out
+(the availability SLO counts them); the caller's own mistakes (400, 401, 404, 413) write nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling.models import Project
 from labeling.selectors import project_for_user
+from modeling.models import PredictionError
 from modeling.services.ratelimit import rate_limit_hit
 from modeling.services.serving import (
     CACHE_ENTRIES,
     Caller,
     RateLimited,
     ServingState,
+    ServingUnavailable,
     body_limit,
     caller_key_parse,
     feedback_record,
     predict_request_parse,
     prediction_make,
+    route_choose,
     serving_project,
     serving_state,
 )
-from webapp.errors import PayloadTooLarge, ValidationFailed
+from webapp.errors import ApplicationError, PayloadTooLarge, ValidationFailed
+
+logger = logging.getLogger(__name__)
 
 NOT_A_MEMBER = OpenApiResponse(description="No such project, or you are not a member of it.")
 RETRY = OpenApiResponse(description="`Retry-After` says when to try again.")
@@ -127,13 +137,93 @@ class PredictView(_RetryAfterMixin, APIView):
         summary="Predict labels for 1 to 64 texts (any member; limits per project)",
     )
     def post(self, request: Request, slug: str) -> Response:
+        self.failure = _Failure(started=time.perf_counter())
         project = serving_project(user=request.user, slug=slug)
+        self.failure.project = project
         state = serving_state(project=project)
         _check_size(request, state)
         caller = _caller(request)
         _check_rate(project, request, state)
         body = predict_request_parse(_body(request), policy=state.policy)
+        self.failure.texts, self.failure.state, self.failure.model = len(body.texts), state, body.model
+        self.failure.caller = caller
         return Response(prediction_make(project=project, state=state, request=body, caller=caller))
+
+    def handle_exception(self, exc: Exception) -> Response:
+        failure: _Failure | None = getattr(self, "failure", None)
+        if failure is not None and failure.project is not None:
+            kind = _error_kind(exc)
+            if kind is not None:
+                failure.record(kind, exc)
+        return super().handle_exception(exc)
+
+
+@dataclass
+class _Failure:
+    """What a failing prediction request knew when it failed: enough for one ``PredictionError`` row."""
+
+    started: float
+    project: Project | None = None
+    texts: int = 1  # a 429 is answered before the body is read: its texts are not known
+    state: ServingState | None = None
+    model: str | int | None = None
+    caller: Caller | None = None
+
+    def _route(self) -> tuple[str, int]:
+        """The route and version the request was (or would have been) sent to; ("", 0) before routing."""
+        if self.state is None or self.caller is None or self.project is None:
+            return "", 0
+        try:
+            route = route_choose(project=self.project, state=self.state, model=self.model, caller_key=self.caller.key)
+        except ApplicationError:  # no production version: refused before a model was chosen
+            return "", 0
+        return route.name, route.version or self.state.aliases.get(route.alias, 0)
+
+    def record(self, kind: str, exc: Exception) -> None:
+        """Insert one row; a failure to record is logged and never changes the answer."""
+        assert self.project is not None
+        route, version = self._route()
+        languages = self.project.languages
+        try:
+            PredictionError.objects.create(
+                project=self.project,
+                kind=kind,
+                status_code=_status_of(exc),
+                version_number=version,
+                route=route,
+                caller=(self.caller.label if self.caller else "")[:100],
+                texts=self.texts,
+                latency_ms=(time.perf_counter() - self.started) * 1000.0,
+                language=languages[0] if len(languages) == 1 else "",
+            )
+        except Exception:  # the database may be what is failing: the caller still gets the real error
+            logger.exception("recording a prediction error failed", extra={"project_id": self.project.pk})
+
+
+# The ServingUnavailable codes of modeling.services.serving, by the error kind the SLOs count.
+_UNAVAILABLE_KINDS = {
+    "no_production_model": PredictionError.Kind.NO_MODEL,
+    "model_not_loaded": PredictionError.Kind.NO_MODEL,
+    "overloaded": PredictionError.Kind.OVERLOADED,
+    "model_error": PredictionError.Kind.MODEL_ERROR,
+}
+
+
+def _error_kind(exc: Exception) -> str | None:
+    """The service-side failure kind of an exception; None for the caller's own errors (4xx but 429)."""
+    if isinstance(exc, RateLimited):
+        return PredictionError.Kind.RATE_LIMITED
+    if isinstance(exc, ServingUnavailable):
+        return _UNAVAILABLE_KINDS.get(exc.code, PredictionError.Kind.SERVER_ERROR)
+    if isinstance(exc, ApplicationError):
+        return PredictionError.Kind.SERVER_ERROR if exc.status_code >= 500 else None
+    if isinstance(exc, APIException):
+        return PredictionError.Kind.SERVER_ERROR if exc.status_code >= 500 else None
+    return PredictionError.Kind.SERVER_ERROR  # unexpected: it becomes a 500
+
+
+def _status_of(exc: Exception) -> int:
+    return int(getattr(exc, "status_code", 500))
 
 
 class FeedbackView(_RetryAfterMixin, APIView):

@@ -12,26 +12,37 @@ The prediction log is written by a background thread in bulk (``prediction_log_w
 ``PREDICTION_LOG_FLUSH_MS``: on SIGKILL or a crash, what is lost is that much traffic plus the batch
 being written at the time (see ``modeling.serving.logbuffer``). SIGTERM and
 SIGINT shut down cleanly: stop listening, answer what is queued, flush the log, exit 0.
+
+Every ``STATUS_INTERVAL_SECONDS`` the server's counters (``server.stats()``: batch sizes, queue depth,
+the log buffer) are written to its ``ModelServerStatus`` row (``host:pid``), which the Service page
+reads; the row is removed on a clean shutdown, and a crashed server's row simply goes stale.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
+from modeling.models import ModelServerStatus
 from modeling.services.serving import ServedAlias, prediction_log_write, served_aliases
 
 logger = logging.getLogger(__name__)
 LOAD_RETRY_SECONDS = 60.0
+STATUS_INTERVAL_SECONDS = 5.0
+STATUS_FORGET_SECONDS = 24 * 3600  # rows of servers gone this long are deleted at start-up
 
 
 class Command(BaseCommand):
@@ -78,6 +89,7 @@ class Command(BaseCommand):
             workers=workers,
         )
         sync = AliasSync(server, device=device)
+        status = StatusWriter(server)
         listener = server.serve(address)
         self.stdout.write(
             f"model server listening on {address} ({device}: {workers} compute slot(s) x {server.threads} thread(s))"
@@ -87,10 +99,13 @@ class Command(BaseCommand):
             sync.run()
             self.stdout.write(f"model server ready: {len(server.specs())} model(s) served")
             self.stdout.flush()
+            status.write()
             while not stop.wait(poll):
                 sync.run()
+                status.write()
         finally:
             self._shutdown(server, listener, address)
+            status.remove()
 
     def _shutdown(self, server: Any, listener: Any, address: str) -> None:
         """Stop listening, drain the batchers, flush the log; say what was written."""
@@ -126,6 +141,41 @@ def _device(requested: str) -> str:
     from modeling.ml.runtime import resolve_device
 
     return resolve_device(requested, torch.cuda.is_available())
+
+
+@dataclass
+class StatusWriter:
+    """Write the server's stats snapshot to its ``ModelServerStatus`` row every few seconds."""
+
+    server: Any
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    started_at: Any = field(default_factory=timezone.now)
+    last: float = float("-inf")
+    purged: bool = False
+
+    def write(self) -> None:
+        now = time.monotonic()
+        if now - self.last < STATUS_INTERVAL_SECONDS:
+            return
+        self.last = now
+        try:
+            if not self.purged:
+                forget = timezone.now() - timedelta(seconds=STATUS_FORGET_SECONDS)
+                ModelServerStatus.objects.filter(updated_at__lt=forget).delete()
+                self.purged = True
+            ModelServerStatus.objects.update_or_create(
+                name=self.name[:200],
+                defaults={"started_at": self.started_at, "updated_at": timezone.now(), "stats": self.server.stats()},
+            )
+        except Exception:  # the database is restarting: serving goes on, the next write catches up
+            logger.exception("writing the model server status failed")
+            connection.close()
+
+    def remove(self) -> None:
+        try:
+            ModelServerStatus.objects.filter(name=self.name[:200]).delete()
+        except Exception:
+            logger.exception("removing the model server status failed")
 
 
 @dataclass
