@@ -268,8 +268,7 @@ def notification_attempt(*, notification_id: int, max_attempts: int = NOTIFICATI
         )
     else:
         notification.status = Notification.Status.DELIVERED
-        notification.delivered_at = timezone.now()
-        notification.last_error = ""
+        notification.delivered_at = timezone.now()  # last_error keeps the failed attempt before, if any
     notification.save(update_fields=["status", "last_error", "delivered_at"])
     return notification
 
