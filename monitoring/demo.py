@@ -71,6 +71,10 @@ PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
         "positive": ("obrigado, o aplicativo novo funciona muito bem", "muito feliz com a entrega rápida"),
     },
 }
+SHADOW_KEEPS = 0.92
+# Phrase-bank texts get a random tag most of the time; the rest repeat verbatim, as popular texts do,
+# so that canary and production callers sometimes send the very same text.
+UNIQUE_SHARE = 0.7
 FILLER = ("today", "again", "please", "order", "app", "account", "update", "store", "help", "now")
 
 
@@ -144,7 +148,8 @@ class _Texts:
             bank = PHRASES.get(language, PHRASES["en"])
             # A label the bank does not know keeps a neutral phrase: the truth still comes from the label.
             text = self.rng.choice(bank.get(truth, bank["neutral"]))
-            text = f"{text} {' '.join(self.rng.sample(FILLER, 2))} #{self.rng.randrange(10_000)}"
+            if self.rng.random() < UNIQUE_SHARE:
+                text = f"{text} {' '.join(self.rng.sample(FILLER, 2))} #{self.rng.randrange(10_000)}"
         if long:
             text = f"{text} {text}"
         return _Source(text, language, truth)
@@ -244,13 +249,12 @@ class _Simulator:
         version = self.aliases.get(Alias.Name.CANARY if route == "canary" else Alias.Name.PRODUCTION, 1)
         accuracy = spec.drifted_accuracy if drifted else spec.accuracy
         for source in sources:
-            prediction_id = self._prediction(at, caller, route, version, latency, source, accuracy, drifted)
+            prediction_id, label = self._prediction(at, caller, route, version, latency, source, accuracy, drifted)
             self._maybe_feedback(prediction_id, at, source)
             if route == "production" and self._shadowing():
                 shadow_at = at + timedelta(milliseconds=rng.uniform(5, 60))
-                self._prediction(
-                    shadow_at, caller, "shadow", self.aliases[Alias.Name.SHADOW], latency, source, accuracy, drifted
-                )
+                shadow = self.aliases[Alias.Name.SHADOW]
+                self._prediction(shadow_at, caller, "shadow", shadow, latency, source, accuracy, drifted, follows=label)
         if len(self.rows) >= WRITE_BATCH:
             self.flush()
 
@@ -279,10 +283,19 @@ class _Simulator:
         source: _Source,
         accuracy: float,
         drifted: bool,
-    ) -> str:
+        follows: str | None = None,
+    ) -> tuple[str, str]:
+        """Log one prediction; return its id and label. ``follows``: production's label, which a shadow
+        version (a sibling model, whose errors correlate with production's) keeps most of the time."""
         rng = self.rng
-        right = rng.random() < accuracy
-        predicted = source.truth if right else rng.choice([x for x in self.labels if x != source.truth] or self.labels)
+        if follows is not None and rng.random() < SHADOW_KEEPS:
+            predicted = follows
+        else:
+            right = rng.random() < accuracy
+            predicted = (
+                source.truth if right else rng.choice([x for x in self.labels if x != source.truth] or self.labels)
+            )
+        right = predicted == source.truth
         floor = 1.0 / len(self.labels)
         # Right answers are mostly confident, wrong ones less so; drift lowers both.
         shape = (7.0, 2.0) if right else (3.0, 3.0)
@@ -315,7 +328,7 @@ class _Simulator:
         self.summary.routes[route] += 1
         self.summary.languages[source.language] += 1
         self.summary.labels[predicted] += 1
-        return prediction_id
+        return prediction_id, predicted
 
     def _maybe_feedback(self, prediction_id: str, at: datetime, source: _Source) -> None:
         if self.rng.random() >= self.spec.feedback_share or source.truth not in self.label_ids:

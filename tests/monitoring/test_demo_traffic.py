@@ -120,6 +120,10 @@ def test_canary_callers_are_sticky_and_production_requests_get_shadow_copies(pro
     report = canary_report(project=project, time_range=canary_time_range({"range": "1h"}, now=END))
     assert report.shadow.rows == report.shadow.pairs == summary.routes["shadow"]
     assert report.canary.rows == summary.routes["canary"]
+    # A shadow version is a sibling of production: it mostly keeps production's label (about 0.92 plus
+    # the chance agreements of the rest), and popular texts reach canary callers too.
+    assert 0.9 < report.shadow.agreement.value < 0.99
+    assert report.canary.pairs > 10
 
 
 def test_the_same_seed_writes_the_same_stream(project, other_project):
