@@ -49,7 +49,7 @@ MAX_SPAN = timedelta(hours=24)
 RANGE_CHOICES = ("1h", "6h", "24h")
 ROW_CAP = 20_000  # per route; 3 routes x 20k short tuples stay a few MB in the web process
 SHADOW_MAX_GAP_S = 120.0
-SAMPLE_DISAGREEMENTS = 50
+SAMPLE_DISAGREEMENTS = 25
 SERIES_BUCKETS = 48
 CONFIDENCE_BINS = 20
 COMPARED = (PredictionLog.Route.SHADOW, PredictionLog.Route.CANARY)
