@@ -101,11 +101,15 @@ def drift_artifact(drift_artifact_source: DriftArtifact, tmp_path: Path) -> Drif
 
 
 def add_eval_items(project: Project, per_language: int = 60, languages: tuple[str, ...] = ("en", "es")) -> None:
+    """Add ``per_language`` distinct stable texts per language as gold eval items."""
     labels = {label.name: label for label in Label.objects.filter(project=project)}
     rows = []
     for language in languages:
-        for n, text in enumerate(texts("stable", per_language, language, seed=0)):
-            text = f"{text} #{n}"
+        rng = random.Random(f"eval-{language}")
+        chosen: dict[str, None] = {}
+        while len(chosen) < per_language:
+            chosen[stable_text(rng, language)] = None
+        for n, text in enumerate(chosen):
             rows.append(
                 Item(
                     project=project,
