@@ -48,7 +48,8 @@ def burn_chart(
             y=factor,
             line={"color": SEVERITY_COLORS.get(severity, "#666"), "dash": "dash", "width": 1},
             annotation_text=f"{severity} > {factor:g} ({label})",
-            annotation_position="top left",
+            # Pages on the left, tickets on the right: the low thresholds (6, 3, 1) sit close together.
+            annotation_position="top left" if severity == "page" else "top right",
             annotation_font={"size": 10, "color": SEVERITY_COLORS.get(severity, "#666")},
         )
     fig.update_layout(
