@@ -11,6 +11,7 @@ import pytest
 from monitoring.buckets import LATENCY_EDGES_MS
 from monitoring.models import Alert, HourRollup, MinuteRollup, OutcomeRollup, RollupWatermark, ServiceObjective
 from monitoring.services.slo import slo_evaluate, slo_status
+from monitoring.tasks.alerts import evaluate_slos
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +219,13 @@ def test_a_seven_day_period_alerts_on_a_slower_burn(project):
         "burn:availability:page:v1",
         "burn:availability:ticket:v1",
     )
+
+
+def test_the_beat_task_evaluates_every_project(project, other_project):
+    ServiceObjective.objects.create(project=other_project, availability_target=0.999)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    _traffic(other_project, now - timedelta(minutes=60), 58)
+    _traffic(other_project, now - timedelta(minutes=2), 2, served=0, errors=100)
+    assert evaluate_slos.apply().get() == 2
+    assert _firing(other_project) >= {"burn:availability:page:v1"}
+    assert _firing(project) == set()
