@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from monitoring import views_canary
+from monitoring import views_canary, views_overview
 
 urlpatterns: list[URLPattern] = [
+    path("", views_overview.overview, name="overview"),
     path("canary/", views_canary.canary, name="canary"),
 ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from monitoring.api import canary
+from monitoring.api import canary, overview
 
 urlpatterns: list[URLPattern] = [
+    path("projects/<slug:slug>/monitoring/overview", overview.OverviewView.as_view(), name="api-monitoring-overview"),
     path("projects/<slug:slug>/monitoring/canary", canary.CanaryView.as_view(), name="api-monitoring-canary"),
 ]
