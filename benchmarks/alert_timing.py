@@ -18,7 +18,8 @@ each minute closes (the beat schedules the fold and the evaluation every minute)
 after the incident until every alert has resolved (or ``--recovery-minutes`` have passed).
 
 Printed per alert: when it fired, counted from the incident's start, and when it resolved, counted from
-the incident's end (simulated time; the evaluation's own wall time is printed too).
+the incident's end (simulated time), with the last evidence it carried while firing; then the wall time
+of each simulated minute's fold and evaluation.
 """
 
 from __future__ import annotations
@@ -280,7 +281,9 @@ def _report(
         f"availability objective {args.objective:.3%} over 30 days =="
     )
     print(f"incident {incident_start:%H:%M:%S} to {incident_end:%H:%M:%S} (simulated clock)")
-    print(f"{'alert':<32} {'fired (from start)':>19} {'resolved (from end)':>20}  burn when fired")
+    print(
+        f"{'alert':<32} {'fired (from start)':>19} {'resolved (from end)':>20}  last evidence: long-window burn, policy"
+    )
     alerts = Alert.objects.filter(project=project).order_by("started_at", "key")
     for alert in alerts:
         resolved = _minutes(alert.resolved_at - incident_end) if alert.resolved_at else "still firing"
