@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from modeling.ml.textinfo import dominant_script, unk_rates
@@ -64,15 +64,20 @@ def _reference_jobs(version_pk: Any) -> Any:
 def versions_missing_reference() -> list[ModelVersion]:
     """Return approved/production versions with an artifact, no reference, and no job in flight or failed lately."""
     recent = timezone.now() - RETRY_AFTER
-    blocking = _reference_jobs(OuterRef("pk")).filter(
-        Q(status__in=(Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.SUCCEEDED)) | Q(finished_at__gte=recent)
-    )
+    blocking = {
+        int(version_id)
+        for version_id in Job.objects.filter(kind=Job.Kind.MAINTENANCE, params__task=JOB_TASK)
+        .filter(
+            Q(status__in=(Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.SUCCEEDED)) | Q(finished_at__gte=recent)
+        )
+        .values_list("params__model_version_id", flat=True)
+        if version_id is not None
+    }
     return list(
-        ModelVersion.objects.filter(status__in=REFERENCE_STATUSES)
+        ModelVersion.objects.filter(status__in=REFERENCE_STATUSES, drift_reference__isnull=True)
         .exclude(artifact_path="")
         .exclude(manifest_sha256="")
-        .filter(drift_reference__isnull=True)
-        .exclude(Exists(blocking))
+        .exclude(pk__in=blocking)
         .order_by("pk")
     )
 
