@@ -148,18 +148,20 @@ def quality(*, project: Project, time_range: TimeRange, source: str = "audit") -
     }
     total = _Confidence()
     fields = ("bucket_start", "version_number", "route", "language", "predictions", "confidence_sum")
-    for row in rollup_rows(project=project, time_range=time_range, fields=fields):
-        if row["route"] == PredictionLog.Route.SHADOW or not row["predictions"]:
+    for bucket_start, version, route, language, predictions, confidence_sum in rollup_rows(
+        project=project, time_range=time_range, fields=fields
+    ):
+        if route == PredictionLog.Route.SHADOW or not predictions:
             continue
         for name, key in (
-            ("time", _step(time_range, row["bucket_start"], step)),
-            ("language", row["language"]),
-            ("version", row["version_number"]),
+            ("time", _step(time_range, bucket_start, step)),
+            ("language", language),
+            ("version", version),
         ):
-            conf[name][key].total += row["confidence_sum"]
-            conf[name][key].n += row["predictions"]
-        total.total += row["confidence_sum"]
-        total.n += row["predictions"]
+            conf[name][key].total += confidence_sum
+            conf[name][key].n += predictions
+        total.total += confidence_sum
+        total.n += predictions
     names, matrix = confusion_matrix(audit, labels)
     return Quality(
         time_range=time_range,
