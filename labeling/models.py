@@ -120,7 +120,9 @@ class ProjectCounts(models.Model):
     """Item counts per status, kept up to date by the services that change statuses.
 
     The overview page reads this one row instead of counting a million items on every view;
-    ``labeling.services.project_recount`` rebuilds it from scratch if it ever drifts.
+    ``labeling.services.project_recount`` rebuilds it from scratch if it ever drifts. Every status change
+    adds to it, so the queue's services update it after their commit, never holding its lock inside a
+    transaction (``labeling.services.queue._writing``).
     """
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="counts")

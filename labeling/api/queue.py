@@ -140,7 +140,11 @@ def _validated(serializer_class: type[serializers.Serializer], request: Request)
 
 def held_payload(project: Project, leases: list[Lease]) -> dict[str, Any]:
     """The reviewer's held items, oldest first, as ``next`` and ``prefetched``, and the queue's size."""
-    items = Item.objects.select_related("predicted_label").in_bulk([lease.item_id for lease in leases])
+    # queue_hold hands its leases back with their items loaded; only others (the page's own read) are fetched.
+    items = {lease.item_id: lease.item for lease in leases if Lease.item.is_cached(lease)}
+    missing = [lease.item_id for lease in leases if lease.item_id not in items]
+    if missing:
+        items.update(Item.objects.select_related("predicted_label").in_bulk(missing))
     queued, since = ProjectCounts.objects.filter(project=project).values_list(
         "queued", "project__labels_since_training"
     ).first() or (0, 0)
@@ -213,13 +217,10 @@ class AnnotationCreateView(APIView):
     def post(self, request: Request, slug: str) -> Response:
         project = project_for_user(user=request.user, slug=slug)
         data = _validated(AnnotationCreateSerializer, request)
-        item = Item.objects.filter(project=project, pk=data["item"]).first()
-        if item is None:
-            raise NotFound(f"Item {data['item']} not found in this project.")
         annotation = annotation_submit(
             project=project,
             user=request.user,
-            item=item,
+            item=data["item"],  # the service locks it and answers 404 for an item outside the project
             label=_label_ref(project, data["label"]),
             lease_id=data["lease"],
             note=data["note"],

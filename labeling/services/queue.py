@@ -1,26 +1,37 @@
 """The labeling queue: leases, append-only annotations, skips, undo, the gold rules and queue priorities.
 
-Every write locks the item row first and the lease row second, then updates the counters last, so
-two services never wait on each other in opposite orders. The next-item query locks its candidates
-with ``SKIP LOCKED`` on PostgreSQL: concurrent reviewers walk past each other's rows instead of
-queueing behind them, and never receive the same item.
+Every write locks the item row first; a lease row is only ever written under its item's lock, so the
+item lock covers it. The next-item query locks its candidates with ``SKIP LOCKED`` on PostgreSQL:
+concurrent reviewers walk past each other's rows instead of queueing behind them, and never receive
+the same item.
 
 An item's status, gold label and gold source are always *derived* (``_derive``) from its effective
 annotations (label rows not retracted) and its active leases; each service appends rows, then applies
 the derivation and the counter deltas it implies. That single rule keeps submit, undo, skip and
-expiry consistent with each other and with a full recount.
+expiry consistent with each other and with a full recount. The two hot paths (a lease of a queued
+item, a submit on an overlap-1 item) know the derivation's answer from the locked row itself and skip
+its three reads: a queued item has no effective annotation and no active lease, and an overlap-1 item
+without an adjudication has no effective annotation but the one being submitted.
+
+Counters (``ProjectCounts``, one row per project that every status change touches) are added to in
+one statement *after* the service's transaction commits (``_writing``): inside it, that row's lock
+would be held until the commit by every reviewer's transaction in turn, and 32 busy reviewers queued
+behind it. The new-gold counter (``Project.labels_since_training``) stays the transaction's last
+statement: modeling's training snapshot relies on it (``training_rows_consume``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -108,29 +119,75 @@ def _derive(item: Item, now: datetime) -> Derived:
     return Derived(Item.Status.GOLD, labels.pop(), source)
 
 
-def _apply(item: Item, now: datetime) -> dict[str, int]:
-    """Save the derived state onto the item; return its counter deltas (and the gold change under ``_gold``)."""
+def _apply(item: Item, now: datetime, derived: Derived | None = None) -> dict[str, int]:
+    """Save the derived state onto the item; return its counter deltas (and the gold change under ``_gold``).
+
+    ``derived`` is the state when the caller already knows it from the locked row (the hot paths).
+    """
     before_status, was_gold = item.status, item.status == Item.Status.GOLD
-    derived = _derive(item, now)
-    item.status, item.gold_label_id, item.gold_source = derived.status, derived.gold_label_id, derived.gold_source
-    item.save(update_fields=["status", "gold_label", "gold_source"])
+    derived = derived or _derive(item, now)
+    after = (derived.status, derived.gold_label_id, derived.gold_source)
+    if after != (item.status, item.gold_label_id, item.gold_source):
+        item.status, item.gold_label_id, item.gold_source = after
+        item.save(update_fields=["status", "gold_label", "gold_source"])
     deltas = status_deltas(before_status, item.status) if before_status != item.status else {}
     deltas["_gold"] = int(item.status == Item.Status.GOLD) - int(was_gold)
     return deltas
 
 
-def _commit_deltas(project_id: int, *changes: dict[str, int]) -> None:
-    """Apply summed counter deltas, counters first, then the project's new-gold counter (a fixed lock order)."""
+def _sum(changes: list[dict[str, int]]) -> dict[str, int]:
     total: dict[str, int] = {}
     for change in changes:
-        for field, delta in change.items():
-            total[field] = total.get(field, 0) + delta
-    gold = total.pop("_gold", 0)
-    ProjectCounts(project_id=project_id).add(total)
+        for key, delta in change.items():
+            total[key] = total.get(key, 0) + delta
+    return total
+
+
+def _add_new_gold(project_id: int, gold: int) -> None:
     if gold:
         Project.objects.filter(pk=project_id).update(
             labels_since_training=Greatest(F("labels_since_training") + gold, 0)
         )
+
+
+def _commit_deltas(project_id: int, *changes: dict[str, int]) -> None:
+    """Apply summed counter deltas inside the caller's transaction, counters first, then the new-gold counter.
+
+    For bulk writers that run seldom (``queue_set_priorities``, ``queue_batches``); the per-reviewer
+    services use ``_writing``, which adds to the counters after their commit.
+    """
+    total = _sum(list(changes))
+    gold = total.pop("_gold", 0)
+    ProjectCounts(project_id=project_id).add(total)
+    _add_new_gold(project_id, gold)
+
+
+@dataclass
+class Tally:
+    """The counter deltas one service's writes imply, collected while it runs."""
+
+    changes: list[dict[str, int]] = field(default_factory=list)
+
+    def add(self, change: dict[str, int]) -> None:
+        self.changes.append(change)
+
+
+@contextmanager
+def _writing(project_id: int) -> Iterator[Tally]:
+    """Run the block in a transaction that ends with the new-gold counter; add its counter deltas after commit.
+
+    The counters' one row is updated in a statement of its own once the items' changes committed, so no
+    reviewer's transaction holds that row's lock while its process runs Python (or waits for a core).
+    A crash between the commit and that statement leaves the counters short of it: ``project_recount``
+    repairs that, as any drift. Called inside an outer transaction (a test, a caller's ``atomic``), the
+    counters are updated inside it too, so they still commit together with the items.
+    """
+    tally = Tally()
+    with transaction.atomic():
+        yield tally
+        total = _sum(tally.changes)
+        _add_new_gold(project_id, total.pop("_gold", 0))  # last: modeling's training snapshot waits on it
+    ProjectCounts(project_id=project_id).add({key: delta for key, delta in total.items() if delta})
 
 
 def _lock_item(project: Project, item_id: int) -> Item:
@@ -140,8 +197,9 @@ def _lock_item(project: Project, item_id: int) -> Item:
     return item
 
 
-def _lock_lease(project: Project, user: Any, lease_id: Any, item: Item | None = None) -> Lease:
-    lease = Lease.objects.select_for_update().filter(pk=lease_id, project=project, user=user).first()
+def _lease_of(project: Project, user: Any, lease_id: Any, item: Item | None = None) -> Lease:
+    """Return the reviewer's lease (read under its item's lock, which every lease write holds)."""
+    lease = Lease.objects.filter(pk=lease_id, project=project, user=user).first()
     if lease is None:
         raise NotFound("Lease not found: it belongs to someone else or never existed. Ask for the next item.")
     if item is not None and lease.item_id != item.pk:
@@ -195,7 +253,7 @@ def _release_expired(project: Project | None, now: datetime, limit: int) -> int:
     released = 0
     oldest = expired.order_by("expires_at").values_list("id", "item_id", "project_id")[:limit]
     for lease_id, item_id, project_id in oldest:
-        with transaction.atomic():
+        with _writing(project_id) as tally:
             item = _locking(Item.objects.filter(pk=item_id)).first()
             if item is None:
                 continue  # another transaction holds the item; it will see the lapsed lease itself
@@ -203,7 +261,7 @@ def _release_expired(project: Project | None, now: datetime, limit: int) -> int:
                 released_at=now
             )
             if updated:
-                _commit_deltas(project_id, _apply(item, now))
+                tally.add(_apply(item, now))
                 released += updated
     return released
 
@@ -228,14 +286,14 @@ def _candidates(project: Project, user: Any) -> Any:
 
 def _has_room(item: Item, now: datetime) -> bool:
     if item.status == Item.Status.QUEUED:
-        return not _active_leases(item, now).exists()
+        return True  # a queued item has no active lease: leasing it makes it leased, under this same lock
     return _active_leases(item, now).count() + len(_effective(item)) < item.overlap_target
 
 
 def _held(project: Project, user: Any, now: datetime) -> list[Lease]:
-    """Return the reviewer's active leases in the project, oldest (the item on screen) first."""
+    """Return the reviewer's active leases in the project, oldest (the item on screen) first, items loaded."""
     active = Lease.objects.filter(project=project, user=user, released_at__isnull=True, expires_at__gt=now)
-    return list(active.order_by("created_at"))
+    return list(active.select_related("item__predicted_label").order_by("created_at"))
 
 
 def _serialize_reviewer(project: Project, user: Any) -> None:
@@ -251,21 +309,29 @@ def _serialize_reviewer(project: Project, user: Any) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s::int8)", [int.from_bytes(digest[:8], "big", signed=True)])
 
 
-def _lease_one(project: Project, user: Any, now: datetime, seconds: int, held: list[Lease]) -> Lease | None:
+# What leasing makes of an item with room: it has fewer effective annotations than its target (else it
+# would be gold or in review, not a candidate) and no adjudication, and now an active lease.
+LEASED = Derived(Item.Status.LEASED, None, "")
+
+
+def _lease_one(
+    project: Project, user: Any, now: datetime, seconds: int, held: list[Lease], tally: Tally
+) -> Lease | None:
     """Lease the reviewer the highest-priority item with room that they do not already hold; None if none."""
     # An overlap item the reviewer holds is still a candidate for others, so step over it explicitly.
     passed = [lease.item_id for lease in held]
     # Strictly after the reviewer's newest lease: the oldest-first order decides which item is on screen.
     created = max([now, *(lease.created_at + timedelta(microseconds=1) for lease in held)])
+    candidates = _candidates(project, user).select_related("predicted_label")
     # One row at a time: locking a whole page would hide all of it from concurrent reviewers.
     for _ in range(CANDIDATES):
-        item = _locking(_candidates(project, user).exclude(pk__in=passed))[:1].first()
+        item = _locking(candidates.exclude(pk__in=passed))[:1].first()
         if item is None:
             return None
         if _has_room(item, now):
             expires = created + timedelta(seconds=seconds)
             lease = Lease.objects.create(project=project, item=item, user=user, created_at=created, expires_at=expires)
-            _commit_deltas(project.pk, _apply(item, now))
+            tally.add(_apply(item, now, LEASED))
             return lease
         passed.append(item.pk)
     return None
@@ -277,21 +343,19 @@ def queue_hold(*, project: Project, user: Any, count: int = 1, ttl: int | None =
     ``count`` is 1 (the item to label) or 2 (that item and a prefetched one behind it): a reviewer never
     holds more than ``MAX_HELD`` leases, and every lease expires and is renewed by heartbeats alike.
     New leases last ``ttl`` seconds (the project's lease TTL by default). Fewer come back when the
-    queue has nothing left for this reviewer; none is an empty queue.
+    queue has nothing left for this reviewer; none is an empty queue. Each lease comes with its item
+    (and the item's suggested label) loaded.
     """
     if not 1 <= count <= MAX_HELD:
         raise ValidationFailed(f"A reviewer holds 1 to {MAX_HELD} leases at a time, not {count}.")
     now = timezone.now()
-    held = _held(project, user, now)
-    if len(held) >= count:
-        return held
     _release_expired(project, now, LAZY_EXPIRY_LIMIT)
     seconds = ttl if ttl is not None else project.lease_ttl_seconds
-    with transaction.atomic():
+    with _writing(project.pk) as tally:
         _serialize_reviewer(project, user)
-        held = _held(project, user, now)  # again, under the lock
+        held = _held(project, user, now)  # under the lock: read once, it is the truth until the commit
         while len(held) < count:
-            lease = _lease_one(project, user, now, seconds, held)
+            lease = _lease_one(project, user, now, seconds, held, tally)
             if lease is None:
                 break
             held.append(lease)
@@ -307,7 +371,6 @@ def queue_next(*, project: Project, user: Any, ttl: int | None = None) -> Lease 
     return held[0] if held else None
 
 
-@transaction.atomic
 def lease_heartbeat(*, lease: Lease, user: Any) -> Lease:
     """Extend the reviewer's lease by the project's TTL from now.
 
@@ -316,14 +379,15 @@ def lease_heartbeat(*, lease: Lease, user: Any) -> Lease:
     if lease.user_id != user.pk:
         raise NotFound("Lease not found: it belongs to someone else or never existed.")
     project = Project.objects.get(pk=lease.project_id)
-    now = timezone.now()
-    item = _lock_item(project, lease.item_id)
-    locked = _lock_lease(project, user, lease.pk)
-    _check_lease_usable(locked, item, user, now)
-    # A lapsed lease nobody took comes back to life: the reviewer was only slow.
-    locked.expires_at, locked.released_at = now + timedelta(seconds=project.lease_ttl_seconds), None
-    locked.save(update_fields=["expires_at", "released_at"])
-    _commit_deltas(project.pk, _apply(item, now))
+    with _writing(project.pk) as tally:
+        now = timezone.now()
+        item = _lock_item(project, lease.item_id)
+        locked = _lease_of(project, user, lease.pk)
+        _check_lease_usable(locked, item, user, now)
+        # A lapsed lease nobody took comes back to life: the reviewer was only slow.
+        locked.expires_at, locked.released_at = now + timedelta(seconds=project.lease_ttl_seconds), None
+        locked.save(update_fields=["expires_at", "released_at"])
+        tally.add(_apply(item, now))
     return locked
 
 
@@ -337,13 +401,11 @@ def _label_in_project(project: Project, label_id: Any, field: str) -> Label:
     return label
 
 
-def _validate_submission(project: Project, seconds_spent: float | None, suggestion: Suggestion | None) -> None:
+def _validate_submission(seconds_spent: float | None, suggestion: Suggestion | None) -> None:
     if seconds_spent is not None and not (math.isfinite(seconds_spent) and 0 <= seconds_spent <= MAX_SECONDS_SPENT):
         raise ValidationFailed(f"seconds_spent must be between 0 and {MAX_SECONDS_SPENT:.0f}.")
-    if suggestion is not None:
-        _label_in_project(project, suggestion.label_id, "suggested label")
-        if not (math.isfinite(suggestion.confidence) and 0.0 <= suggestion.confidence <= 1.0):
-            raise ValidationFailed("The suggestion's confidence must be between 0 and 1.")
+    if suggestion is not None and not (math.isfinite(suggestion.confidence) and 0.0 <= suggestion.confidence <= 1.0):
+        raise ValidationFailed("The suggestion's confidence must be between 0 and 1.")
 
 
 def _replayed(user: Any, client_key: str | None, item: Item) -> Annotation | None:
@@ -358,13 +420,76 @@ def _replayed(user: Any, client_key: str | None, item: Item) -> Annotation | Non
     return existing
 
 
-@transaction.atomic
+def _label_ids(label: Label | int | str) -> Any:
+    """The id a label argument names (an unknown value is kept, for the error message)."""
+    if isinstance(label, Label):
+        return label.pk
+    return int(label) if str(label).isdigit() else label
+
+
+@dataclass(frozen=True)
+class _Submission:
+    """The locked item and the reviewer's lease on it, with what the checks before a submit need to know."""
+
+    lease: Lease
+    item: Item
+    replayed: Annotation | None
+
+
+def _lock_submission(
+    project: Project, user: Any, item_id: int, lease_id: Any, label_id: Any, suggestion: Suggestion | None,
+    client_key: str | None,
+) -> _Submission:  # fmt: skip
+    """Lock the item and read the lease, label, suggestion and replay checks' facts in one statement.
+
+    Anything unusual (no such lease for this item, a label outside the project, a replayed key) is then
+    checked again the long way, in the original order, for the exact error or the replayed row.
+    """
+    labels = Label.objects.filter(project=project)
+    numeric = isinstance(label_id, int)
+    facts = {
+        "label_ok": Exists(labels.filter(pk=label_id if numeric else None)),
+        "suggested_ok": Exists(labels.filter(pk=suggestion.label_id)) if suggestion else Value(True),
+        "replay_id": Subquery(Annotation.objects.filter(user=user, client_key=client_key).values("pk")[:1])
+        if client_key
+        else Value(None, output_field=BigIntegerField()),
+    }
+    row = (
+        Lease.objects.filter(pk=lease_id, project=project, user=user, item_id=item_id, item__project=project)
+        .select_related("item")
+        .annotate(**facts)
+    )
+    row = (row.select_for_update(of=("item",)) if connection.vendor == "postgresql" else row).first()
+    if row is not None and row.label_ok and row.suggested_ok and row.replay_id is None:
+        return _Submission(lease=row, item=row.item, replayed=None)
+    _label_in_project(project, label_id, "label")
+    if suggestion is not None:
+        _label_in_project(project, suggestion.label_id, "suggested label")
+    item = row.item if row is not None else _lock_item(project, item_id)
+    replay = _replayed(user, client_key, item)
+    return _Submission(lease=row or _lease_of(project, user, lease_id, item), item=item, replayed=replay)
+
+
+def _derive_submitted(item: Item, annotation: Annotation) -> Derived | None:
+    """The gold rules' answer for an overlap-1 item just labeled, or None when they must read the rows.
+
+    Without an adjudication, an overlap-1 item a reviewer may submit on has no effective annotation
+    (one would have made it gold or sent it to review, and nobody else then gets its lease): the new
+    label is its only one.
+    """
+    if item.overlap_target != 1 or item.gold_source == Item.GoldSource.ADJUDICATION:
+        return None
+    if annotation.unclear:
+        return Derived(Item.Status.IN_REVIEW, None, "")
+    return Derived(Item.Status.GOLD, annotation.label_id, Item.GoldSource.SINGLE)
+
+
 def annotation_submit(
     *,
     project: Project,
     user: Any,
-    item: Item,
-    label: Label | int,
+    item: Item | int,
+    label: Label | int | str,
     lease_id: Any,
     note: str = "",
     unclear: bool = False,
@@ -372,41 +497,39 @@ def annotation_submit(
     client_key: str | None = None,
     suggestion: Suggestion | None = None,
 ) -> Annotation:
-    """Record the reviewer's label for a leased item, apply the gold rules and release the lease.
+    """Record the reviewer's label for a leased item (or its id), apply the gold rules and release the lease.
 
     Idempotent on ``client_key``: a retry returns the first row. 400 for a label outside the project's
-    set; 409 when the lease lapsed and the item went to someone else.
+    set; 404 for an item outside the project; 409 when the lease lapsed and the item went to someone else.
     """
-    chosen = _label_in_project(project, label.pk if isinstance(label, Label) else label, "label")
-    _validate_submission(project, seconds_spent, suggestion)
-    locked_item = _lock_item(project, item.pk)
-    replay = _replayed(user, client_key, locked_item)
-    if replay is not None:
-        return replay
-    now = timezone.now()
-    lease = _lock_lease(project, user, lease_id, locked_item)
-    _check_lease_usable(lease, locked_item, user, now)
-    annotation = Annotation.objects.create(
-        project=project,
-        item=locked_item,
-        user=user,
-        label=chosen,
-        note=note,
-        unclear=unclear,
-        seconds_spent=seconds_spent,
-        suggested_label_id=suggestion.label_id if suggestion else None,
-        suggested_confidence=suggestion.confidence if suggestion else None,
-        suggested_by_version=suggestion.version_number if suggestion else None,
-        lease=lease,
-        client_key=client_key or None,
-        created_at=now,
-    )
-    Lease.objects.filter(pk=lease.pk, released_at__isnull=True).update(released_at=now)
-    _commit_deltas(project.pk, _apply(locked_item, now))
+    _validate_submission(seconds_spent, suggestion)
+    item_id = item.pk if isinstance(item, Item) else item
+    with _writing(project.pk) as tally:
+        found = _lock_submission(project, user, item_id, lease_id, _label_ids(label), suggestion, client_key)
+        if found.replayed is not None:
+            return found.replayed
+        now = timezone.now()
+        _check_lease_usable(found.lease, found.item, user, now)
+        annotation = Annotation.objects.create(
+            project=project,
+            item=found.item,
+            user=user,
+            label_id=_label_ids(label),
+            note=note,
+            unclear=unclear,
+            seconds_spent=seconds_spent,
+            suggested_label_id=suggestion.label_id if suggestion else None,
+            suggested_confidence=suggestion.confidence if suggestion else None,
+            suggested_by_version=suggestion.version_number if suggestion else None,
+            lease=found.lease,
+            client_key=client_key or None,
+            created_at=now,
+        )
+        Lease.objects.filter(pk=found.lease.pk, released_at__isnull=True).update(released_at=now)
+        tally.add(_apply(found.item, now, _derive_submitted(found.item, annotation)))
     return annotation
 
 
-@transaction.atomic
 def annotation_undo(*, project: Project, user: Any, annotation: Annotation) -> Lease:
     """Retract the reviewer's latest annotation (a retract row) and lease its item back to them.
 
@@ -414,46 +537,50 @@ def annotation_undo(*, project: Project, user: Any, annotation: Annotation) -> L
     """
     if annotation.user_id != user.pk or annotation.project_id != project.pk:
         raise NotFound("Annotation not found.")
-    item = _lock_item(project, annotation.item_id)
-    latest = Annotation.objects.filter(project=project, user=user, kind=Annotation.Kind.LABEL).order_by("-id").first()
-    if latest is None or latest.pk != annotation.pk or Annotation.objects.filter(retracts=annotation).exists():
-        raise Conflict("Only your latest submission can be undone, once.")
-    now = timezone.now()
-    others = Lease.objects.filter(project=project, user=user, released_at__isnull=True).exclude(item=item)
-    deltas = [_release(other, now) for other in others]
-    Annotation.objects.create(
-        project=project, item=item, user=user, kind=Annotation.Kind.RETRACT, label_id=annotation.label_id,
-        retracts=annotation, created_at=now,
-    )  # fmt: skip
-    lease = Lease.objects.create(
-        project=project, item=item, user=user, created_at=now,
-        expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
-    )  # fmt: skip
-    _commit_deltas(project.pk, *deltas, _apply(item, now))
+    with _writing(project.pk) as tally:
+        item = _lock_item(project, annotation.item_id)
+        mine = Annotation.objects.filter(project=project, user=user, kind=Annotation.Kind.LABEL)
+        latest = mine.order_by("-id").first()
+        if latest is None or latest.pk != annotation.pk or Annotation.objects.filter(retracts=annotation).exists():
+            raise Conflict("Only your latest submission can be undone, once.")
+        now = timezone.now()
+        others = Lease.objects.filter(project=project, user=user, released_at__isnull=True).exclude(item=item)
+        for other in others:
+            tally.add(_release(other, now))
+        Annotation.objects.create(
+            project=project, item=item, user=user, kind=Annotation.Kind.RETRACT, label_id=annotation.label_id,
+            retracts=annotation, created_at=now,
+        )  # fmt: skip
+        lease = Lease.objects.create(
+            project=project, item=item, user=user, created_at=now,
+            expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
+        )  # fmt: skip
+        tally.add(_apply(item, now))
     return lease
 
 
-@transaction.atomic
 def annotation_resolve(*, project: Project, user: Any, item: Item, label: Label | int, note: str = "") -> Annotation:
     """Record an owner's adjudication of ``item`` (a ``resolve`` row) and make its label the gold label.
 
     Only items in review (disagreement or "unclear") or already adjudicated can be resolved (409 otherwise);
-    a label outside the project's set is a 400. Callers check the owner role.
+    a label outside the label set is a 400. Callers check the owner role.
     """
     chosen = _label_in_project(project, label.pk if isinstance(label, Label) else label, "label")
-    locked = _lock_item(project, item.pk)
-    adjudicated = locked.status == Item.Status.GOLD and locked.gold_source == Item.GoldSource.ADJUDICATION
-    if locked.status != Item.Status.IN_REVIEW and not adjudicated:
-        raise Conflict(f"Item {locked.pk} is {locked.get_status_display().lower()}, not in review; nothing to resolve.")
-    now = timezone.now()
-    resolution = Annotation.objects.create(
-        project=project, item=locked, user=user, kind=Annotation.Kind.RESOLVE, label=chosen, note=note, created_at=now
-    )
-    _commit_deltas(project.pk, _apply(locked, now))
+    with _writing(project.pk) as tally:
+        locked = _lock_item(project, item.pk)
+        adjudicated = locked.status == Item.Status.GOLD and locked.gold_source == Item.GoldSource.ADJUDICATION
+        if locked.status != Item.Status.IN_REVIEW and not adjudicated:
+            status = locked.get_status_display().lower()
+            raise Conflict(f"Item {locked.pk} is {status}, not in review; nothing to resolve.")
+        now = timezone.now()
+        resolution = Annotation.objects.create(
+            project=project, item=locked, user=user, kind=Annotation.Kind.RESOLVE, label=chosen, note=note,
+            created_at=now,
+        )  # fmt: skip
+        tally.add(_apply(locked, now))
     return resolution
 
 
-@transaction.atomic
 def queue_skip(*, project: Project, user: Any, lease_id: Any, reason: str = "") -> Skip:
     """Record that the reviewer passed on their leased item, release the lease and return the item to others.
 
@@ -462,17 +589,18 @@ def queue_skip(*, project: Project, user: Any, lease_id: Any, reason: str = "") 
     lease = Lease.objects.filter(pk=lease_id, project=project, user=user).first()
     if lease is None:
         raise NotFound("Lease not found: it belongs to someone else or never existed. Ask for the next item.")
-    now = timezone.now()
-    item = _lock_item(project, lease.item_id)
-    lease = _lock_lease(project, user, lease_id, item)
-    # A skip ends its lease at the skip's own timestamp, which identifies a retry exactly.
-    ended_by = Skip.objects.filter(item=item, user=user, created_at=lease.released_at).first()
-    if lease.released_at is not None and ended_by is not None:
-        return ended_by
-    _check_lease_usable(lease, item, user, now)
-    skip, _ = Skip.objects.get_or_create(item=item, user=user, defaults={"reason": reason[:500], "created_at": now})
-    Lease.objects.filter(pk=lease.pk).update(released_at=now)
-    _commit_deltas(project.pk, _apply(item, now))
+    with _writing(project.pk) as tally:
+        now = timezone.now()
+        item = _lock_item(project, lease.item_id)
+        lease = _lease_of(project, user, lease_id, item)
+        # A skip ends its lease at the skip's own timestamp, which identifies a retry exactly.
+        ended_by = Skip.objects.filter(item=item, user=user, created_at=lease.released_at).first()
+        if lease.released_at is not None and ended_by is not None:
+            return ended_by
+        _check_lease_usable(lease, item, user, now)
+        skip, _ = Skip.objects.get_or_create(item=item, user=user, defaults={"reason": reason[:500], "created_at": now})
+        Lease.objects.filter(pk=lease.pk).update(released_at=now)
+        tally.add(_apply(item, now))
     return skip
 
 

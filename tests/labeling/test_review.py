@@ -106,6 +106,16 @@ def test_an_adjudicated_item_can_be_resolved_again_and_the_latest_decides(projec
     assert_counts_true(project)
 
 
+def test_a_relabel_after_undo_on_an_adjudicated_single_item_keeps_the_adjudication(project, team, owner):
+    """The submit's shortcut (an overlap-1 item's new label decides) must not skip over an adjudication."""
+    item = label_item(project, [(team["alice"], "positive", True)])  # unclear: sent to review
+    review_resolve(project=project, user=owner, item_id=item.pk, label="negative")
+    relabel(project, team["alice"], item, "neutral")
+    item.refresh_from_db()
+    assert (item.status, item.gold_label.name, item.gold_source) == ("gold", "negative", "adjudication")
+    assert_counts_true(project)
+
+
 @pytest.mark.parametrize("state", ["single gold", "agreement gold", "unlabeled", "half labeled"])
 def test_resolving_an_item_not_in_review_is_a_conflict_and_writes_nothing(project, team, owner, state):
     if state == "single gold":
