@@ -100,12 +100,22 @@ def main() -> None:
         pooled = classifier.predict(batches[0], config, return_embeddings=True).embeddings
         projection = Projection(np.zeros(384, np.float32), q.T.astype(np.float32), manifest)
         project_ms = _median_ms(lambda _: projection.encode(pooled), batches)
+        # Pooling (hidden states kept, masked mean): paired differences on the same batch, back to back.
+        pooling = []
+        for batch in batches:
+            started = time.perf_counter()
+            classifier.predict(batch, config)
+            middle = time.perf_counter()
+            classifier.predict(batch, config, return_embeddings=True)
+            pooling.append((time.perf_counter() - middle) - (middle - started))
+        pooling_ms = statistics.median(pooling) * 1000
     base = statistics.median(times["plain"])
     print(f"MiniLM-L6 artifact, batches of {args.batch} tweets, {args.batches} batches, 1 torch thread (median ms)")
     for name, values in times.items():
         median = statistics.median(values)
         print(f"  {name:24s} {median:7.2f} ms/batch  (+{median - base:5.2f} ms, {100 * (median / base - 1):+5.1f}%)")
     print(f"  alone: unk rates {unk_ms:.3f} ms/batch, PCA projection to float16 {project_ms:.3f} ms/batch")
+    print(f"  pooled embeddings, paired median difference: {pooling_ms:+.3f} ms/batch")
     print(f"  dominant script (log writer thread): {script_us:.1f} us/text")
 
 
