@@ -141,9 +141,9 @@ def batch_size_chart(models: Sequence[tuple[str, dict[str, int]]]) -> go.Figure 
 
 
 def accuracy_chart(points: Sequence[dict[str, Any]]) -> go.Figure | None:
-    """Measured accuracy with its 95% Wilson interval and n per point, beside the estimated accuracy.
+    """Measured accuracy (95% Wilson interval, n per point) and macro-F1 (95% bootstrap), beside the estimate.
 
-    Each point: ``start``, ``accuracy``, ``low``, ``high``, ``n``, ``estimated``, ``served``.
+    Each point: ``start``, ``accuracy``, ``low``, ``high``, ``n``, ``estimated``, ``served``, ``macro_f1``.
     """
     measured = [p for p in points if p["accuracy"] is not None]
     estimated = [p for p in points if p["estimated"] is not None]
@@ -168,6 +168,26 @@ def accuracy_chart(points: Sequence[dict[str, Any]]) -> go.Figure | None:
                 },
                 customdata=[[p["n"], p["low"], p["high"]] for p in measured],
                 hovertemplate=MEASURED_HOVER,
+            )
+        )
+    f1 = [p for p in measured if (p.get("macro_f1") or {}).get("value") is not None]
+    if f1:
+        traces.append(
+            go.Scatter(
+                x=[p["start"] for p in f1],
+                y=[p["macro_f1"]["value"] for p in f1],
+                name="macro-F1",
+                mode="markers",
+                marker={"color": GREEN, "symbol": "square", "size": 7},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [p["macro_f1"]["high"] - p["macro_f1"]["value"] for p in f1],
+                    "arrayminus": [p["macro_f1"]["value"] - p["macro_f1"]["low"] for p in f1],
+                    "color": GREEN,
+                    "thickness": 1,
+                },
+                hovertemplate="%{y:.3f}<extra>macro-F1 (95% bootstrap)</extra>",
             )
         )
     if estimated:

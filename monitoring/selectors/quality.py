@@ -169,7 +169,7 @@ def quality(*, project: Project, time_range: TimeRange, source: str = "audit") -
         labels=labels,
         step=step,
         overall=_slices({"all": overall}, {"all": total}, with_f1=True)["all"],
-        over_time=sorted(_slices(per["time"], conf["time"], with_f1=False).items()),
+        over_time=sorted(_slices(per["time"], conf["time"], with_f1=True).items()),
         by_language=list(_slices(per["language"], conf["language"], with_f1=False).values()),
         by_version=list(_slices(per["version"], conf["version"], with_f1=True).values()),
         classes=class_metrics(overall, labels) if overall else [],

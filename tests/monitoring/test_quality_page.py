@@ -118,3 +118,13 @@ def test_quality_page_with_no_data_says_so(client_for, reviewer, project):
     assert 'data-empty="accuracy"' in body and 'data-empty="confusion"' in body
     assert "No prediction served in the last hour." in body
     assert "No audit labels for predictions made in this time range yet" in body
+
+
+def test_each_point_over_time_carries_its_n_and_both_intervals(api_client_for, reviewer, project, labeled):
+    data = api_client_for(reviewer).get(reverse("api-monitoring-quality", kwargs={"slug": project.slug})).json()
+    measured = [p for p in data["series"] if p["n"]]
+    assert len(measured) == 1 and measured[0]["n"] == 100
+    point = measured[0]
+    assert point["low"] < point["accuracy"] < point["high"]
+    assert point["macro_f1"]["low"] <= point["macro_f1"]["value"] <= point["macro_f1"]["high"]
+    assert sum(p["served"] for p in data["series"]) == 40
