@@ -415,7 +415,9 @@ def drift_windows_run(*, window: str, now: datetime | None = None) -> int:
         done = DriftRun.objects.filter(
             project=alias.project, version_number=alias.version.number, window=window, window_end=end
         ).exists()
-        if not done:
+        if done:
+            continue
+        try:
             drift_run_compute(
                 project=alias.project,
                 version=alias.version,
@@ -424,7 +426,10 @@ def drift_windows_run(*, window: str, now: datetime | None = None) -> int:
                 start=end - span,
                 end=end,
             )
-            made += 1
+        except Exception:  # one project's failure must not stop the others' windows; the next beat retries it
+            logger.exception("drift window failed", extra={"project_id": alias.project_id, "window": window})
+            continue
+        made += 1
     return made
 
 
@@ -520,13 +525,16 @@ def explain_window(*, project: Project, version: int, start: datetime, end: date
     current_vectors = [decode(bytes(raw)) if raw is not None else None for *_, raw in rows]
     dims = base.embeddings.shape[1]
     use_embeddings = all(v is not None and v.size == dims for v in current_vectors) and dims > 0
-    explanation = explain_shift(
-        reference_texts,
-        [row[1] for row in rows],
-        reference_embeddings=base.embeddings[kept] if use_embeddings else None,
-        current_embeddings=np.vstack(current_vectors).astype(np.float64) if use_embeddings else None,  # type: ignore[arg-type]
-        seed=0,
-    )
+    try:
+        explanation = explain_shift(
+            reference_texts,
+            [row[1] for row in rows],
+            reference_embeddings=base.embeddings[kept] if use_embeddings else None,
+            current_embeddings=np.vstack(current_vectors).astype(np.float64) if use_embeddings else None,  # type: ignore[arg-type]
+            seed=0,
+        )
+    except ValueError as exc:  # e.g. every text empty after redaction: say why rather than fail the run
+        return _no_texts("failed", f"The explanation could not be computed: {exc}", len(rows))
     return _explanation_dict(explanation.as_dict(), rows, use_embeddings)
 
 
