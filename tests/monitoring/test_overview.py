@@ -273,3 +273,10 @@ def test_custom_window_links_keep_from_and_to(client_for, reviewer, project):
     assert (
         "?from=2026-11-20T10%3A00%3A00%2B00%3A00&amp;to=2026-11-20T16%3A00%3A00%2B00%3A00" in response.content.decode()
     )
+
+
+def test_the_project_nav_links_to_the_monitoring_overview(client_for, reviewer, project):
+    body = client_for(reviewer).get(reverse("labeling:project-detail", kwargs={"slug": project.slug})).content.decode()
+    assert f'href="/projects/{project.slug}/monitoring/">Monitoring</a>' in body
+    page = _page(client_for, reviewer, project).content.decode()
+    assert f'href="/projects/{project.slug}/monitoring/" aria-current="page">Monitoring</a>' in page
