@@ -6,7 +6,7 @@ Pages read ``DriftRun`` rows (one per window), never the prediction log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from labeling.models import Project
@@ -15,6 +15,7 @@ from monitoring.models import Alert, DriftReference, DriftRun
 from webapp.errors import ValidationFailed
 
 MAX_RUNS_CHARTED = 2_000
+HOURLY_CHART_SPAN = timedelta(days=7)
 MAX_RUNS_LISTED = 500
 
 
@@ -24,7 +25,8 @@ class DriftOverview:
 
     version: ModelVersion | None
     reference: DriftReference | None
-    runs: list[DriftRun] = field(default_factory=list)  # in range, oldest first (the charts)
+    # In range, oldest first (the charts); beyond HOURLY_CHART_SPAN only daily and on-demand runs.
+    runs: list[DriftRun] = field(default_factory=list)
     shown: DriftRun | None = None  # ?run=<id>, else the latest run of the serving version
     firing: list[Alert] = field(default_factory=list)
 
@@ -46,11 +48,10 @@ def drift_overview(*, project: Project, start: datetime, end: datetime, run_id: 
     alias = Alias.objects.filter(project=project, name=Alias.Name.PRODUCTION).select_related("version").first()
     version = alias.version if alias is not None else None
     reference = DriftReference.objects.filter(model_version=version).first() if version is not None else None
-    runs = list(
-        DriftRun.objects.filter(project=project, window_end__gte=start, window_end__lt=end)
-        .defer("explanation")
-        .order_by("window_end", "pk")[:MAX_RUNS_CHARTED]
-    )
+    in_range = DriftRun.objects.filter(project=project, window_end__gte=start, window_end__lt=end)
+    if end - start > HOURLY_CHART_SPAN:  # a year of hourly points says less than its daily ones, and costs more
+        in_range = in_range.exclude(window=DriftRun.Window.HOURLY)
+    runs = list(in_range.defer("explanation").order_by("-window_end", "-pk")[:MAX_RUNS_CHARTED])[::-1]
     if run_id:
         shown: DriftRun | None = drift_run_get(project=project, run_id=run_id)
     else:
