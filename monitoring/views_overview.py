@@ -19,7 +19,7 @@ from labeling.selectors import project_for_user
 from monitoring import charts_overview as charts
 from monitoring.api.overview import BUDGET_NOTE, overview_data
 from monitoring.api.traffic import time_range_parse
-from monitoring.selectors.overview import project_overview
+from monitoring.selectors.overview import DRIFT_WINDOWS, project_overview
 from monitoring.selectors.quality import source_parse
 from monitoring.services.drift import TESTS
 from monitoring.timerange import RANGES, TimeRange
@@ -58,13 +58,16 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _drift_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per test: its verdict in the latest hourly and daily run (None where that run lacks it)."""
+    """One row per test: its verdict in the latest hourly and daily run (None where there is no such run).
+
+    A test in the run with no p-value was not run on that window (e.g. no embeddings logged yet).
+    """
     latest = summary["drift"]["latest"]
     rows = []
     for name in TESTS:
-        cells = {window: (run or {}).get("tests", {}).get(name) for window, run in latest.items()}
-        if any(cells.values()):
-            rows.append({"test": name, "name": TEST_NAMES.get(name, name), **cells})
+        cells = [(latest.get(window) or {}).get("tests", {}).get(name) for window in DRIFT_WINDOWS]
+        if any(cells):
+            rows.append({"test": name, "name": TEST_NAMES.get(name, name), "cells": cells})
     return rows
 
 

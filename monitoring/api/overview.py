@@ -111,6 +111,7 @@ def _slo(status: SloStatus) -> dict[str, Any]:
         "slo": status.slo,
         "label": status.label,
         "objective": status.objective,
+        "objective_percent": round(100 * status.objective, 4),
         "events": status.budget.events,
         "bad": status.budget.bad,
         "allowed": status.budget.allowed,

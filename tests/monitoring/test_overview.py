@@ -72,6 +72,7 @@ def monitored(project):
         "overall": {
             "prediction": {"p_value": 0.0004, "alert": True},
             "length": {"p_value": 0.41, "alert": False},
+            "embedding_mmd": {"p_value": None, "alert": False},
         },
         "alerts": ["prediction"],
     }
@@ -158,6 +159,7 @@ def test_api_summarises_every_tile(api_client_for, reviewer, project, monitored)
     assert (hourly["drifted"], hourly["n_current"], hourly["alerts"]) == (True, 640, ["prediction"])
     assert hourly["tests"] == {
         "prediction": {"alert": True, "p_value": 0.0004},
+        "embedding_mmd": {"alert": False, "p_value": None},
         "length": {"alert": False, "p_value": 0.41},
     }
     assert drift["latest"]["daily"] is None  # the on-demand run is an investigation, not a window
@@ -203,7 +205,16 @@ def test_page_draws_every_tile_and_links_to_each_detail_page(client_for, reviewe
     assert f'href="/projects/{project.slug}/monitoring/service/?range=6h"' in body
     assert f'href="/projects/{project.slug}/monitoring/drift/?range=6h"' in body
     assert f'href="/projects/{project.slug}/monitoring/alerts/?state=firing"' in body
-    assert '<tr data-test="prediction"><td>label mix</td>' in body
+    rows = {test: body[body.index(f'<tr data-test="{test}">') :].split("</tr>")[0] for test in ("prediction", "length")}
+    assert (
+        "label mix" in rows["prediction"]
+        and "drift</strong>" in rows["prediction"]
+        and "p&lt;0.001" in rows["prediction"]
+    )
+    assert ">ok <" in rows["length"] and "p=0.410" in rows["length"]
+    assert rows["length"].rstrip().endswith('<span class="muted">–</span></td>')  # no daily run yet
+    assert "not tested" in body[body.index('<tr data-test="embedding_mmd">') :].split("</tr>")[0]
+    assert '<td class="num">99.5%</td>' in body  # the default availability objective
     assert 'data-alert="drift:hourly:v3"' in body and "Resolved one" not in body
     assert body.index('data-alert="drift:hourly:v3"') < body.index('data-alert="burn:availability:page:v3"')
     assert 'data-empty="' not in body.replace('data-empty="measured"', "")
