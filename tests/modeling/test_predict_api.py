@@ -20,7 +20,9 @@ from django.db import connection
 from django.urls import reverse
 
 from modeling.ml.batching import BatchPolicy
-from modeling.models import PredictionFeedback, PredictionLog
+from modeling.models import PredictionFeedback, PredictionLog, ReleasePolicy
+from modeling.redaction import redact
+from modeling.services.serving import audit_sampled
 from modeling.serving.server import ModelServer, artifact_runner
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.modeling.serving.harness import (
@@ -35,6 +37,7 @@ from tests.modeling.serving.harness import reference as _reference
 from tests.modeling.serving.harness import set_policy as _policy
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+DEFAULT_AUDIT_SHARE = ReleasePolicy._meta.get_field("audit_share").get_default()
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,9 @@ def test_predict_answers_each_text_in_input_order_with_calibrated_scores(
         )
         assert row.probs == prediction["scores"] and row.confidence == prediction["score"]
         assert row.input_chars == len(text) and row.text_sha256 == hashlib.sha256(text.encode()).hexdigest()
-        assert row.text is None and row.latency_ms > 0
+        # Texts are not logged (no opt-in), except those the default audit sample draws (kept redacted).
+        assert row.audit == audit_sampled(row.id, DEFAULT_AUDIT_SHARE) and row.latency_ms > 0
+        assert row.text == (redact(text) if row.audit else None)
 
 
 def test_a_session_member_may_predict_and_a_version_can_be_pinned(deployed, serving, owner, artifacts, client_for):
@@ -414,7 +419,7 @@ def test_opted_in_texts_are_stored_redacted_and_others_not_at_all(deployed, serv
     client = api_client_for(reviewer)
     _policy(deployed, log_texts=True)
     kept = client.post(_url(deployed), {"texts": [PRIVATE]}, format="json").json()["predictions"][0]["id"]
-    _policy(deployed, log_texts=False)
+    _policy(deployed, log_texts=False, audit_share=0.0)  # nor audited: an audited text is kept for labeling
     hidden = client.post(_url(deployed), {"texts": [PRIVATE]}, format="json").json()["predictions"][0]["id"]
     rows = _flushed_rows(serving, project=deployed)
     stored = rows.get(id=kept)
