@@ -230,7 +230,9 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "loopline@localhost")
-ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "") or None
+# Where people reach this deployment, e.g. https://loopline.example.com: alert e-mails and webhooks link
+# to absolute URLs under it (paths only when unset).
+PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL", "") or "").rstrip("/")
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
 
 # --- Logging: JSON lines; ids and durations, never item texts --------------------------------

@@ -126,7 +126,10 @@ def channel_delete(*, project: Project, channel_id: Any) -> NotificationChannel 
 
 
 def alert_page_path(alert: Alert) -> str:
-    """Return the path of the page that shows the alert's evidence (the SLO page for burn alerts)."""
+    """Return the URL of the page that shows the alert's evidence (the SLO page for burn alerts).
+
+    Absolute under ``PUBLIC_BASE_URL`` when it is set (mail and chat need it), else the path.
+    """
     names = {
         Alert.Kind.BURN: "monitoring:slo",
         Alert.Kind.DRIFT: "monitoring:drift",
@@ -134,7 +137,7 @@ def alert_page_path(alert: Alert) -> str:
     }
     for name in (names.get(Alert.Kind(alert.kind)), "monitoring:alerts"):
         try:
-            return reverse(name, kwargs={"slug": alert.project.slug}) if name else ""
+            return settings.PUBLIC_BASE_URL + reverse(name, kwargs={"slug": alert.project.slug}) if name else ""
         except NoReverseMatch:
             continue
     return ""

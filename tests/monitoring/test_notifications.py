@@ -15,7 +15,12 @@ from django.urls import reverse
 
 from monitoring.models import Alert, Notification, NotificationChannel
 from monitoring.services.alerts import alert_fire, alert_resolve
-from monitoring.services.notifications import BACKOFF_BASE_SECONDS, NOTIFICATION_MAX_ATTEMPTS, backoff_seconds
+from monitoring.services.notifications import (
+    BACKOFF_BASE_SECONDS,
+    NOTIFICATION_MAX_ATTEMPTS,
+    alert_message,
+    backoff_seconds,
+)
 from monitoring.tasks.alerts import deliver_notification
 
 pytestmark = pytest.mark.django_db
@@ -228,3 +233,11 @@ def test_reviewers_see_alerts_but_not_channel_targets(project, reviewer, client_
     assert "Availability error budget burning fast" in page
     assert "secret.example" not in page and "Add a channel" not in page
     assert Alert.objects.count() == 1
+
+
+def test_alert_links_are_absolute_under_the_public_base_url(project, settings):
+    settings.PUBLIC_BASE_URL = "https://loopline.example.com"
+    alert = _page(project)
+    message = alert_message(alert=alert, event="fired")
+    assert message.payload["alert"]["url"] == "https://loopline.example.com/projects/acme-sentiment/monitoring/slo/"
+    assert "Details: https://loopline.example.com/projects/acme-sentiment/monitoring/slo/" in message.text
