@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from labeling.api.serializers import StrictSerializer
 from labeling.models import Annotation, Item, Role
 from labeling.selectors import project_for_user
-from labeling.services.agreement import project_agreement
+from labeling.services.agreement import project_agreement_cached
 from labeling.services.review import review_cards, review_queryset, review_resolve
 
 
@@ -70,7 +70,7 @@ class AgreementView(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_user(user=request.user, slug=slug)
-        return Response(ProjectAgreementSerializer(project_agreement(project=project)).data)
+        return Response(ProjectAgreementSerializer(project_agreement_cached(project=project)).data)
 
 
 class ReviewAnnotationSerializer(serializers.ModelSerializer):

@@ -6,6 +6,12 @@ them, whatever the project's size: the effective annotations of the items two or
 labeled (the overlap: a small share of the project by design), and per reviewer the count of their
 effective annotations on gold items and of those matching the gold label. No query per item.
 
+The figures are cached (``project_agreement_cached``) under a key that names everything they are
+computed from that can change: the project, how many annotation rows it has and the newest one's id
+(rows are only appended: a submit, an undo's retract row and an adjudication each add one, and a row
+committed late still changes the count), and its labels' names and colours. Every web process may
+keep its own copy (Django's default cache is per process): none is ever served once a new row exists.
+
 Cohen's kappa needs two fixed raters, but overlap items go to whichever reviewers ask first. On the
 items exactly two reviewers labeled, rater A is whoever labeled first and rater B the other (the
 usual convention for "two coders per item" data); Krippendorff's alpha needs no such assignment and
@@ -14,16 +20,22 @@ covers every item with two or more ratings. Pairwise kappas use the reviewers' r
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 
 from labeling.models import Annotation, Item, Project
 from labeling.stats import Alpha, Kappa, cohen_kappa, krippendorff_alpha, per_label_alpha, per_label_kappa
+
+# A cached copy outlives no change to the rows it rests on (see the key); the limit only bounds how long
+# a renamed reviewer's old name can show.
+AGREEMENT_CACHE_SECONDS = 600
 
 # Below this many items a figure is shown with a "few items" caution: kappa's standard error on 20
 # items is around 0.15-0.2, wide enough to change the reading.
@@ -122,6 +134,27 @@ def project_agreement(*, project: Project) -> ProjectAgreement:
         reviewers=reviewers,
         pairs=_pairs(ratings, names),
     )
+
+
+def agreement_cache_key(*, project: Project) -> str:
+    """Return the cache key of the project's agreement figures as they stand now (two small queries)."""
+    rows = Annotation.objects.filter(project=project).aggregate(n=Count("id"), newest=Max("id"))
+    labels = list(project.labels.values_list("id", "name", "color"))
+    digest = hashlib.sha256(repr(labels).encode()).hexdigest()[:16]
+    # created_at tells apart projects that reuse a deleted one's id (a test database rolled back, say).
+    created = project.created_at.timestamp()
+    return f"labeling:agreement:{project.pk}:{created}:{rows['n']}:{rows['newest']}:{digest}"
+
+
+def project_agreement_cached(*, project: Project) -> ProjectAgreement:
+    """Return the project's agreement figures, computed once per state of its annotations and labels."""
+    key = agreement_cache_key(project=project)
+    figures = cache.get(key)
+    if figures is None:
+        # Computed after the key was read: it may include a row newer than the key says, never fewer.
+        figures = project_agreement(project=project)
+        cache.set(key, figures, AGREEMENT_CACHE_SECONDS)
+    return figures
 
 
 def _overlap_ratings(project: Project) -> dict[int, dict[int, int]]:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from labeling.item_queries import keyset_page, parse_cursor
 from labeling.models import Label, Project, Role
 from labeling.selectors import project_for_user
-from labeling.services.agreement import FEW_ITEMS, project_agreement
+from labeling.services.agreement import FEW_ITEMS, project_agreement_cached
 from labeling.services.review import recently_resolved, review_cards, review_queryset, review_resolve
 from webapp.errors import ApplicationError, ValidationFailed
 
@@ -94,5 +94,5 @@ def label_keys(labels: list[Label]) -> list[dict[str, Any]]:
 def agreement_page(request: HttpRequest, slug: str) -> HttpResponse:
     """Agreement figures for any member: project, per label, per reviewer pair, per reviewer against gold."""
     project = project_for_user(user=request.user, slug=slug)
-    context = {"project": project, "agreement": project_agreement(project=project), "few_items": FEW_ITEMS}
+    context = {"project": project, "agreement": project_agreement_cached(project=project), "few_items": FEW_ITEMS}
     return render(request, "labeling/agreement.html", context)
