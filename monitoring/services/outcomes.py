@@ -55,23 +55,41 @@ def _add(cells: dict[CellKey, list[float]], key: CellKey, confidence: float) -> 
 
 
 def _merge(source: str, cells: dict[CellKey, list[float]]) -> None:
-    """Add ``cells`` into the existing rows of ``source`` (locking them) or create them."""
-    for key, (count, confidence_sum) in cells.items():
-        project_id, hour, version, language, true_label, predicted_label = key
-        row, created = OutcomeRollup.objects.select_for_update().get_or_create(
-            project_id=project_id,
-            bucket_start=hour,
-            version_number=version,
-            language=language,
-            source=source,
-            true_label=true_label,
-            predicted_label=predicted_label,
-            defaults={"count": int(count), "confidence_sum": confidence_sum},
-        )
-        if not created:
-            row.count += int(count)
-            row.confidence_sum += confidence_sum
-            row.save(update_fields=["count", "confidence_sum"])
+    """Add ``cells`` into the existing rows of ``source`` (locked, one query per project) or create them."""
+    by_project: dict[int, dict[CellKey, list[float]]] = defaultdict(dict)
+    for key, value in cells.items():
+        by_project[key[0]][key] = value
+    for project_id, project_cells in by_project.items():
+        existing = {
+            (project_id, r.bucket_start, r.version_number, r.language, r.true_label, r.predicted_label): r
+            for r in OutcomeRollup.objects.select_for_update().filter(
+                project_id=project_id, source=source, bucket_start__in={key[1] for key in project_cells}
+            )
+        }
+        changed, created = [], []
+        for key, (count, confidence_sum) in project_cells.items():
+            row = existing.get(key)
+            if row is None:
+                _, hour, version, language, true_label, predicted_label = key
+                created.append(
+                    OutcomeRollup(
+                        project_id=project_id,
+                        bucket_start=hour,
+                        version_number=version,
+                        language=language,
+                        source=source,
+                        true_label=true_label,
+                        predicted_label=predicted_label,
+                        count=int(count),
+                        confidence_sum=confidence_sum,
+                    )
+                )
+            else:
+                row.count += int(count)
+                row.confidence_sum += confidence_sum
+                changed.append(row)
+        OutcomeRollup.objects.bulk_update(changed, ["count", "confidence_sum"], batch_size=1_000)
+        OutcomeRollup.objects.bulk_create(created, batch_size=1_000)
 
 
 def _feedback_cells(rows: list[tuple[int, object, str]]) -> tuple[dict[CellKey, list[float]], int]:

@@ -88,6 +88,7 @@ def test_feedback_is_counted_once_and_late_feedback_next_run(project, reviewer):
             log_row(project, T0 + timedelta(minutes=1), label="positive", confidence=0.8),
             log_row(project, T0 + timedelta(minutes=2), label="positive", confidence=0.6),
             log_row(project, T0 + timedelta(hours=1, minutes=2), version=2, label="neutral", language="ar"),
+            log_row(project, T0 + timedelta(minutes=3), label="positive", confidence=0.5),
         ]
     )
     labels = {label.name: label for label in Label.objects.filter(project=project)}
@@ -104,9 +105,12 @@ def test_feedback_is_counted_once_and_late_feedback_next_run(project, reviewer):
     PredictionFeedback.objects.create(
         prediction_id=rows[2].id, project=project, label=labels["neutral"], created_at=at + timedelta(minutes=20)
     )
+    PredictionFeedback.objects.create(
+        prediction_id=rows[3].id, project=project, label=labels["positive"], created_at=at + timedelta(minutes=21)
+    )
     outcomes_fold(now=at + timedelta(minutes=30))
     assert _cells("feedback") == {
-        (T0, 1, "en", "positive", "positive"): (1, pytest.approx(0.8)),
+        (T0, 1, "en", "positive", "positive"): (2, pytest.approx(1.3)),  # added into the existing cell
         (T0, 1, "en", "negative", "positive"): (1, pytest.approx(0.6)),
         (T0 + timedelta(hours=1), 2, "ar", "neutral", "neutral"): (1, pytest.approx(0.9)),
     }
