@@ -1,4 +1,4 @@
-"""Text descriptors for drift monitoring: a text's dominant Unicode script and its unknown-token rate.
+"""Text descriptors for drift monitoring: a text's dominant script, language and unknown-token rate.
 
 Plain Python (and a tokenizer object passed in), no Django. Both are logged per prediction by the
 model server and computed once per version on its eval split, so their distributions can be compared.
@@ -16,6 +16,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 SCRIPT_SAMPLE_CHARS = 1_000
@@ -143,3 +144,38 @@ def unk_rates(tokenizer: Any, texts: Sequence[str], *, max_tokens: int | None = 
 def script_mix(texts: Iterable[str]) -> dict[str, int]:
     """Return how many texts have each dominant script."""
     return dict(Counter(dominant_script(text) for text in texts))
+
+
+# Language identification: py3langid (a maintained numpy port of langid.py, Lui & Baldwin 2012; its
+# model ships inside the wheel, 97 languages) restricted to the project's own languages, so a short
+# review is never labelled with a language the project does not have. ~0.02 ms per text; loading the
+# model takes ~0.7 s, once per process and language set.
+LANGUAGE_SAMPLE_CHARS = 2_000
+
+
+@lru_cache(maxsize=8)
+def _identifier(languages: tuple[str, ...]) -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(languages))
+    return identifier
+
+
+@lru_cache(maxsize=1)
+def _known_languages() -> frozenset[str]:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return frozenset(LanguageIdentifier.from_model_file(MODEL_FILE).nb_classes)
+
+
+def detect_language(text: str, candidates: Sequence[str]) -> str:
+    """Return which of ``candidates`` (ISO 639-1 codes) ``text`` is written in; "" when it cannot say.
+
+    Codes the identifier does not know are never returned; with one usable candidate that one is.
+    """
+    usable = tuple(sorted({code for code in candidates if code in _known_languages()}))
+    if len(usable) < 2:
+        return usable[0] if usable else ""
+    language, _ = _identifier(usable).classify(text[:LANGUAGE_SAMPLE_CHARS])
+    return str(language)

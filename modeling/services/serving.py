@@ -43,7 +43,7 @@ from rest_framework import status
 
 from labeling.models import Label, Project
 from labeling.selectors import project_for_user
-from modeling.ml.textinfo import dominant_script
+from modeling.ml.textinfo import detect_language, dominant_script
 from modeling.models import Alias, ModelVersion, PredictionFeedback, PredictionLog, ReleasePolicy
 from modeling.redaction import redact
 from modeling.serving.client import (
@@ -307,6 +307,8 @@ def prediction_make(
         "route": route.name,
         "log_text": bool(state.policy.log_texts),
         "language": project.languages[0] if len(project.languages) == 1 else "",
+        # A multilingual project's texts get their language in the log writer (see _log_record).
+        "languages": project.languages if len(project.languages) > 1 else [],
     }
     shadow = None
     if route.name == PredictionLog.Route.PRODUCTION and state.policy.shadow_enabled and "shadow" in state.aliases:
@@ -580,7 +582,8 @@ def _log_record(row: dict[str, Any], *, audit_share: float = 0.0) -> tuple[Any, 
         float(row["confidence"]),
         row["probs"],
         int(row["input_chars"]),
-        str(meta.get("language") or "")[:16],
+        # Here, in the log writer's thread, rather than in the server's request path.
+        str(meta.get("language") or detect_language(raw_text, meta.get("languages") or []))[:16],
         str(row["text_sha256"]),
         text,
         bytes(embedding) if embedding is not None else None,

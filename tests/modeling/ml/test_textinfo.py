@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from modeling.ml import textinfo
-from modeling.ml.textinfo import char_script, dominant_script, script_mix, unk_rate, unk_rates
+from modeling.ml.textinfo import char_script, detect_language, dominant_script, script_mix, unk_rate, unk_rates
 
 
 @pytest.mark.parametrize(
@@ -83,3 +83,23 @@ def test_byte_level_bpe_never_emits_unknown_tokens(tiny_roberta_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_roberta_dir)
     assert unk_rates(tokenizer, ["ลูกค้าชอบโทรศัพท์ใหม่", "🙂 hello"]) == [0.0, 0.0]
     assert unk_rates(tokenizer, []) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Chumba kilikuwa kichafu sana na wafanyakazi", "sw"),
+        ("الغرفة كانت متسخة والموظفون غير مهذبين", "ar"),
+        ("La habitación estaba sucia", "es"),
+        ("The room was dirty", "en"),
+    ],
+)
+def test_detect_language_picks_among_the_projects_languages(text, expected):
+    assert detect_language(text, ["en", "es", "sw", "ar"]) == expected
+
+
+def test_detect_language_never_answers_outside_the_candidates():
+    # German text, but the project only has English and Spanish: the answer is one of those two.
+    assert detect_language("Das Zimmer war schmutzig und laut", ["en", "es"]) in {"en", "es"}
+    assert detect_language("anything", ["xx-unknown", "en"]) == "en"  # one usable candidate
+    assert detect_language("anything", []) == ""

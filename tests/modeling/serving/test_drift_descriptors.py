@@ -159,6 +159,23 @@ def test_sink_stores_script_unk_rate_and_embedding(project):
 
 
 @pytest.mark.django_db(transaction=True)  # the sink closes a connection left in a transaction
+def test_sink_detects_each_texts_language_among_a_multilingual_projects_languages(project):
+    set_policy(project, audit_share=0.0)
+    texts = {
+        "Das Zimmer war schmutzig und laut": "de",
+        "The room was dirty and noisy": "en",
+        "La chambre était sale": "fr",
+    }
+    rows = [_row(project.pk, text) for text in texts]
+    for row in rows:
+        row["meta"]["languages"] = ["en", "de", "fr"]
+    rows.append(_row(project.pk, "Das Zimmer war schmutzig"))
+    rows[-1]["meta"]["language"] = "en"  # a single-language project's code is taken as given
+    prediction_log_write(rows)
+    assert [PredictionLog.objects.get(id=row["id"]).language for row in rows] == [*texts.values(), "en"]
+
+
+@pytest.mark.django_db(transaction=True)  # the sink closes a connection left in a transaction
 def test_audit_rows_keep_their_text_redacted_even_when_texts_are_not_logged(project):
     set_policy(project, audit_share=1.0, log_texts=False)
     rows = [_row(project.pk, "mail me at a@b.example"), _row(project.pk, "shadow copy", route="shadow")]
