@@ -146,3 +146,19 @@ def test_model_server_snapshot_and_job_health(client_for, reviewer, project):
     assert "<strong>1</strong> running" in body and "<strong>1</strong> failed" in body
     assert "ValueError: boom" in body
     assert "stale" not in body
+
+
+def test_a_new_fold_shows_new_traffic_at_once_though_results_are_cached(project):
+    from monitoring.selectors.traffic import traffic as traffic_of
+    from monitoring.timerange import parse_time_range
+
+    now = timezone.now()
+    at = floor_minute(now) - timedelta(minutes=10)
+    save_logs([log_row(project, at) for _ in range(3)])
+    rollup_minutes(now=now)
+    window = parse_time_range({"range": "1h"}, now=now)
+    assert traffic_of(project=project, time_range=window).totals.predictions == 3
+    save_logs([log_row(project, at + timedelta(minutes=8)) for _ in range(2)])
+    assert traffic_of(project=project, time_range=window).totals.predictions == 3  # same rollups: cached
+    rollup_minutes(now=now, since=at)  # the fold moves its watermark: a new cache key
+    assert traffic_of(project=project, time_range=window).totals.predictions == 5
