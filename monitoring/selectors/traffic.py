@@ -9,6 +9,7 @@ histograms, interpolated inside a bucket (``monitoring.stats.histogram``): a p95
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import defaultdict
@@ -204,7 +205,8 @@ def traffic(*, project: Project, time_range: TimeRange) -> Traffic:
     else:
         window = f"{time_range.key}@{time_range.end.replace(second=0, microsecond=0).isoformat()}"
     stamp = ",".join(f"{marks.get(name)}" for name in (MINUTE_MARK, HOUR_MARK))
-    key = f"monitoring:traffic:{project.pk}:{time_range.grain}:{window}:{stamp}"
+    digest = hashlib.sha256(f"{time_range.grain}|{window}|{stamp}".encode()).hexdigest()[:32]
+    key = f"monitoring:traffic:{project.pk}:{digest}"  # memcached-safe: no spaces, short
     cached = cache.get(key)
     if cached is not None:
         return replace(cached, time_range=time_range)
