@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -58,10 +58,13 @@ class TimeRange:
 
 
 def _parse_instant(value: str, name: str) -> datetime:
-    parsed = parse_datetime(value.strip())
+    try:
+        parsed = parse_datetime(value.strip())
+    except ValueError:  # well formed but impossible, e.g. month 13
+        parsed = None
     if parsed is None:
         raise ValidationFailed(f"'{name}' must be an ISO 8601 date and time, e.g. 2026-11-21T14:00:00Z; got {value!r}.")
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.UTC)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 def parse_time_range(params: Mapping[str, str], *, now: datetime | None = None) -> TimeRange:

@@ -18,11 +18,10 @@ from django.views.decorators.http import require_GET
 from labeling.selectors import project_for_user
 from monitoring import charts_overview as charts
 from monitoring.api.overview import BUDGET_NOTE, overview_data
-from monitoring.api.traffic import time_range_parse
 from monitoring.selectors.overview import DRIFT_WINDOWS, project_overview
 from monitoring.selectors.quality import source_parse
 from monitoring.services.drift import TESTS
-from monitoring.timerange import RANGES, TimeRange
+from monitoring.timerange import RANGES, TimeRange, parse_time_range
 
 # Short names for the drift tile (the drift page spells each test out in full).
 TEST_NAMES = {
@@ -83,7 +82,7 @@ def _range_query(time_range: TimeRange) -> str:
 def overview(request: HttpRequest, slug: str) -> HttpResponse:
     """Volume, errors, latency, accuracy trend, drift status, error budgets and open alerts, each linked."""
     project = project_for_user(user=request.user, slug=slug)
-    time_range = time_range_parse(request.GET)
+    time_range = parse_time_range(request.GET)
     source = source_parse(request.GET["source"]) if request.GET.get("source") else None
     summary = overview_data(project_overview(project=project, time_range=time_range, source=source), slug=slug)
     keep = request.GET.copy()

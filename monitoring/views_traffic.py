@@ -15,11 +15,11 @@ from django.views.decorators.http import require_GET
 
 from labeling.selectors import project_for_user
 from monitoring import charts_traffic as charts
-from monitoring.api.traffic import ESTIMATE_ASSUMPTIONS, quality_data, time_range_parse, traffic_data
+from monitoring.api.traffic import ESTIMATE_ASSUMPTIONS, quality_data, traffic_data
 from monitoring.selectors.quality import lowest_confidence, source_parse
 from monitoring.selectors.quality import quality as quality_of
 from monitoring.selectors.traffic import job_health, model_servers, traffic
-from monitoring.timerange import RANGES
+from monitoring.timerange import RANGES, parse_time_range
 
 
 def _figure(fig: Any) -> dict[str, Any] | None:
@@ -71,7 +71,7 @@ def _service_figures(summary: dict[str, Any]) -> dict[str, Any]:
 def service(request: HttpRequest, slug: str) -> HttpResponse:
     """Volume, latency percentiles, errors by kind, route split, model-server batching, job health."""
     project = project_for_user(user=request.user, slug=slug)
-    time_range = time_range_parse(request.GET)
+    time_range = parse_time_range(request.GET)
     summary = traffic_data(
         traffic(project=project, time_range=time_range),
         model_servers(project=project),
@@ -93,7 +93,7 @@ def service(request: HttpRequest, slug: str) -> HttpResponse:
 def quality(request: HttpRequest, slug: str) -> HttpResponse:
     """Measured and estimated accuracy over time and per slice, the audit confusion matrix, doubtful predictions."""
     project = project_for_user(user=request.user, slug=slug)
-    time_range = time_range_parse(request.GET)
+    time_range = parse_time_range(request.GET)
     source = source_parse(request.GET.get("source"))
     summary = quality_data(
         quality_of(project=project, time_range=time_range, source=source), lowest_confidence(project=project)

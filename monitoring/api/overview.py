@@ -24,13 +24,13 @@ from monitoring.api.traffic import (
     RANGE_PARAMETERS,
     range_data,
     slice_data,
-    time_range_parse,
 )
 from monitoring.models import Alert, DriftRun
 from monitoring.selectors.overview import DriftStatus, Overview, project_overview
 from monitoring.selectors.quality import source_parse
 from monitoring.services.drift import TESTS
 from monitoring.services.slo import SloStatus
+from monitoring.timerange import parse_time_range
 
 SOURCE = OpenApiParameter(
     "source",
@@ -162,7 +162,7 @@ class OverviewView(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_user(user=request.user, slug=slug)
-        time_range = time_range_parse(request.query_params)
+        time_range = parse_time_range(request.query_params)
         source = source_parse(request.query_params["source"]) if request.query_params.get("source") else None
         data = project_overview(project=project, time_range=time_range, source=source)
         return Response(overview_data(data, slug=project.slug))
