@@ -192,6 +192,17 @@ API_RATE_LIMIT_STORE = env_url(
     schemes=("redis", "rediss", "file"),
 )
 
+# Django's cache (monitoring summaries until the next rollup fold, agreement figures): per process by
+# default; redis://host:6379/2 shares it between web workers (docker-compose sets it).
+CACHE_URL = env_url("CACHE_URL", "locmem://", schemes=("locmem", "redis", "rediss"))
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "loopline"}
+        if CACHE_URL.startswith(("redis://", "rediss://"))
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "loopline"}
+    )
+}
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: DRF takes the 401 challenge (WWW-Authenticate: Token) from the first class, so an

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -35,3 +39,18 @@ def test_url_scheme_is_checked():
 
 def test_lists_split_on_commas_and_drop_blanks():
     assert env_list("H", [], environ={"H": "a.example, b.example,,"}) == ["a.example", "b.example"]
+
+
+def _settings_in_subprocess(env: dict[str, str], expression: str) -> subprocess.CompletedProcess[str]:
+    code = f"import django; django.setup(); from django.conf import settings; print({expression})"
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings", "SECRET_KEY": "x", **env}
+    return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=60)
+
+
+def test_cache_url_chooses_a_shared_redis_cache_or_refuses_an_unknown_scheme():
+    shared = _settings_in_subprocess({"CACHE_URL": "redis://127.0.0.1:6379/2"}, "settings.CACHES['default']['BACKEND']")
+    assert shared.stdout.strip() == "django.core.cache.backends.redis.RedisCache", shared.stderr
+    local = _settings_in_subprocess({"CACHE_URL": "locmem://"}, "settings.CACHES['default']['BACKEND']")
+    assert local.stdout.strip() == "django.core.cache.backends.locmem.LocMemCache", local.stderr
+    bad = _settings_in_subprocess({"CACHE_URL": "memcached://x"}, "1")
+    assert bad.returncode != 0 and "CACHE_URL must start with one of" in bad.stderr
