@@ -10,16 +10,17 @@ in a temporary folder, or with ``--pg`` a PostgreSQL database of its own, droppe
 
 Traffic is ``--rate`` requests a minute (one text each), evenly spaced. Three days of healthy history
 come first, written as minute rollups (what the rollup job would have left); then the replay runs
-minute by minute through the real code: prediction-log and prediction-error rows are written for the
-minute that just closed, the rollup job's ``rollup_minutes`` folds them (watermark, re-fold window and
-all), and ``slo_evaluate`` fires or resolves alerts through ``alerts_sync``. The incident starts
-``--offset-seconds`` (default 17) into a minute, as a real one would, and the evaluation runs 5 s after
-each minute closes (the beat schedules the fold and the evaluation every minute). The replay goes on
-after the incident until every alert has resolved (or ``--recovery-minutes`` have passed).
+tick by tick (``--tick-seconds``, default 20: the beat's fold interval) through the real code:
+prediction-log and prediction-error rows are written for the tick that just passed, the rollup job's
+``rollup_minutes`` folds them (watermark, re-fold window, the open minute so far) 0.5 s later (the log's
+flush interval), and ``slo_evaluate`` (which the fold task enqueues) fires or resolves alerts through
+``alerts_sync``. The incident starts ``--offset-seconds`` (default 17) into a minute, as a real one
+would. The replay goes on after the incident until every alert has resolved (or ``--recovery-minutes``
+have passed).
 
 Printed per alert: when it fired, counted from the incident's start, and when it resolved, counted from
 the incident's end (simulated time), with the last evidence it carried while firing; then the wall time
-of each simulated minute's fold and evaluation.
+of each simulated tick's fold and evaluation.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--degraded-share", type=float, default=0.02)
     parser.add_argument("--recovery-minutes", type=int, default=480, help="the longest replay after an incident")
     parser.add_argument("--offset-seconds", type=int, default=17, help="the incident's start within its minute")
+    parser.add_argument("--tick-seconds", type=int, default=20, help="fold + evaluation interval (default 20)")
     parser.add_argument(
         "--sweep-offsets",
         default="0,15,30,45",
@@ -148,10 +150,11 @@ def _run(scenario: Scenario, args: argparse.Namespace, *, offset: int, until_pag
     incident_end = incident_start + scenario.minutes * MINUTE
     last_minute = warmup + scenario.minutes + args.recovery_minutes + 1
     timings: list[float] = []
-    for step in range(last_minute):
-        minute_start = replay_start + step * MINUTE
-        _log_minute(project, minute_start, args.rate, scenario.failing_share, incident_start, incident_end)
-        now = minute_start + MINUTE + timedelta(seconds=5)
+    tick = timedelta(seconds=args.tick_seconds)
+    for step in range(int(last_minute * MINUTE / tick)):
+        tick_start = replay_start + step * tick
+        _log_span(project, tick_start, tick, args.rate, scenario.failing_share, incident_start, incident_end)
+        now = tick_start + tick + timedelta(seconds=0.5)
         started = time.perf_counter()
         rollup_minutes(now=now)
         slo_evaluate(project=project, now=now)
@@ -209,10 +212,16 @@ def _history(project: Any, start: datetime, end: datetime, rate: int) -> None:
     MinuteRollup.objects.bulk_create(rows, batch_size=2_000)
 
 
-def _log_minute(
-    project: Any, start: datetime, rate: int, failing_share: float, incident_start: datetime, incident_end: datetime
+def _log_span(
+    project: Any,
+    start: datetime,
+    span: timedelta,
+    rate: int,
+    failing_share: float,
+    incident_start: datetime,
+    incident_end: datetime,
 ) -> None:
-    """Write one minute of requests: served ones to the prediction log, failed ones as PredictionError.
+    """Write ``span`` of requests at ``rate`` a minute: served ones to the log, failed ones as PredictionError.
 
     Inside the incident every request whose running count crosses a multiple of 1/share fails, so a 2%
     share fails exactly 1 request in 50 (no sampling noise in the timings).
@@ -220,7 +229,7 @@ def _log_minute(
     from modeling.models import PredictionError, PredictionLog
 
     served, failed = [], []
-    for i in range(rate):
+    for i in range(round(rate * (span / MINUTE))):
         at = start + MINUTE * (i / rate)
         index = int((at - incident_start) / (MINUTE / rate))
         failing = incident_start <= at < incident_end and int((index + 1) * failing_share) > int(index * failing_share)
@@ -293,7 +302,7 @@ def _report(
         print("(no alert fired)")
     timings_ms = sorted(t * 1000 for t in timings)
     print(
-        f"per simulated minute (rollup fold + evaluation), {len(timings)} minutes: "
+        f"per simulated tick (rollup fold + evaluation), {len(timings)} ticks: "
         f"median {statistics.median(timings_ms):.0f} ms, p95 {timings_ms[int(0.95 * (len(timings_ms) - 1))]:.0f} ms"
     )
 

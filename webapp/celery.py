@@ -41,18 +41,13 @@ app.conf.beat_schedule = {
     "expire-leases": {"task": "labeling.tasks.expire_leases", "schedule": 60.0},
     "fail-orphaned-versions": {"task": "modeling.tasks.fail_orphaned_versions", "schedule": 300.0},
     "retrain-due-projects": {"task": "modeling.tasks.retrain_due_projects", "schedule": 30.0},
-    "monitoring-rollups": {"task": "monitoring.tasks.rollups_fold", "schedule": 60.0},
+    # Rollups fold every 20 s (the open minute too) and enqueue the SLO evaluation on what they folded.
+    "monitoring-rollups": {"task": "monitoring.tasks.rollups_fold", "schedule": 20.0, "options": {"expires": 18}},
     "monitoring-audit-outcomes": {"task": "monitoring.tasks.audit_and_outcomes", "schedule": 300.0},
     "monitoring-retention": {"task": "monitoring.tasks.rollups_retention", "schedule": 3600.0},
     # Drift: references for newly approved versions; the last closed hourly and daily windows (once each).
     "monitoring-drift-references": {"task": "monitoring.tasks.drift.enqueue_drift_references", "schedule": 60.0},
     "monitoring-drift-windows": {"task": "monitoring.tasks.drift.run_drift_windows", "schedule": 300.0},
-    # SLO burn -> alerts; a run still queued after 55 s is dropped, the next one sees newer data.
-    "monitoring-evaluate-slos": {
-        "task": "monitoring.tasks.alerts.evaluate_slos",
-        "schedule": 60.0,
-        "options": {"expires": 55},
-    },
 }
 
 

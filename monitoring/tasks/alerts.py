@@ -28,5 +28,5 @@ def deliver_notification(self: Task, notification_id: int) -> str:
 
 @shared_task(name="monitoring.tasks.alerts.evaluate_slos", ignore_result=True, queue="default")
 def evaluate_slos() -> int:
-    """Beat, every minute: evaluate every project's SLO burn and fire or resolve its alerts."""
+    """After each rollup fold: evaluate every project's SLO burn and fire or resolve its alerts."""
     return slos_evaluate_all()

@@ -118,12 +118,13 @@ def test_late_rows_inside_the_refold_window_are_picked_up(project):
     _assert_same(_actual(), _expected(rows + late))
 
 
-def test_the_current_minute_waits_for_the_next_run(project):
+def test_the_open_minute_holds_its_traffic_so_far_and_is_completed_by_the_next_run(project):
     save_logs([log_row(project, T0 + timedelta(minutes=1, seconds=5))])
     rollup_minutes(now=T0 + timedelta(minutes=1, seconds=30))
-    assert not MinuteRollup.objects.exists()
-    rollup_minutes(now=T0 + timedelta(minutes=2))
     assert MinuteRollup.objects.get().predictions == 1
+    save_logs([log_row(project, T0 + timedelta(minutes=1, seconds=45))])  # after that run, same minute
+    rollup_minutes(now=T0 + timedelta(minutes=2))
+    assert MinuteRollup.objects.get().predictions == 2
 
 
 def test_errors_are_counted_by_kind_in_texts(project):

@@ -229,3 +229,23 @@ def test_the_beat_task_evaluates_every_project(project, other_project):
     assert evaluate_slos.apply().get() == 2
     assert _firing(other_project) >= {"burn:availability:page:v1"}
     assert _firing(project) == set()
+
+
+def test_the_rollup_task_folds_the_open_minute_and_evaluates_right_after(project):
+    """An outage 55 s old pages on the next 20 s fold: the fold reads the open minute and enqueues the evaluation."""
+    from monitoring.tasks.rollups import rollups_fold
+    from tests.monitoring.traffic import error_row
+    from webapp.celery import app
+
+    ServiceObjective.objects.create(project=project, availability_target=0.999)
+    now = datetime.now(UTC)
+    for second in range(55, 0, -5):  # 11 failed requests of 20 texts each, all inside the last minute or two
+        error_row(project, now - timedelta(seconds=second), texts=20, version_number=1, route="production")
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the evaluation the fold enqueues runs inline here
+    try:
+        rollups_fold.apply().get()
+    finally:
+        app.conf.task_always_eager = eager
+    assert MinuteRollup.objects.filter(project=project).count() >= 1
+    assert "burn:availability:page:v1" in _firing(project)
