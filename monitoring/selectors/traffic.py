@@ -32,11 +32,11 @@ from webapp.models import Job
 
 QUANTILES = (0.5, 0.95, 0.99)
 SERVER_FRESH = timedelta(seconds=30)  # the model server writes its snapshot every few seconds
-BEAT_STALE = timedelta(minutes=3)  # the rollup fold runs every minute
+BEAT_STALE = timedelta(minutes=3)  # the rollup fold runs every 20 s
 ERROR_KINDS = [kind for kind, _ in PredictionError.Kind.choices]
 FAILED_JOBS_SHOWN = 5
 MAX_POINTS = 180
-CACHE_SECONDS = 120  # a fold every minute changes the key anyway; this only bounds memory
+CACHE_SECONDS = 120  # a fold every 20 s changes the key anyway; this only bounds memory
 MINUTE_MARK, HOUR_MARK = "minute", "hour"  # monitoring.services.rollups' watermarks (selectors import no services)
 
 

@@ -1,6 +1,6 @@
 """Service level objectives: reading and changing a project's SLOs, and evaluating their burn into alerts.
 
-Evaluation (every minute, ``monitoring.tasks.alerts.evaluate_slos``): per project and model version,
+Evaluation (after every rollup fold, i.e. every 20 s: ``monitoring.tasks.alerts.evaluate_slos``): per project and model version,
 the availability and latency burn over the policy windows (``monitoring.stats.burn``) from the minute
 rollups; a firing policy fires ``burn:<slo>:<severity>:v<version>`` and a cleared one resolves it
 (``alerts_sync``), so page and ticket are separate alerts that fire and resolve on their own windows.
