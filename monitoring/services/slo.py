@@ -1,12 +1,12 @@
 """Service level objectives: reading and changing a project's SLOs, and evaluating their burn into alerts.
 
-Evaluation (after every rollup fold, i.e. every 20 s: ``monitoring.tasks.alerts.evaluate_slos``): per project and model version,
-the availability and latency burn over the policy windows (``monitoring.stats.burn``) from the minute
-rollups; a firing policy fires ``burn:<slo>:<severity>:v<version>`` and a cleared one resolves it
-(``alerts_sync``), so page and ticket are separate alerts that fire and resolve on their own windows.
-The optional quality SLO burns on audited accuracy (``OutcomeRollup``, source "audit"), ticket policies
-only: audit labels arrive hours late and an hourly bucket cannot honour a 5-minute window, so it never
-pages; its alerts are of kind "accuracy" under the key prefix ``slo:quality:``.
+Evaluation (after every rollup fold, every 20 s: ``monitoring.tasks.alerts.evaluate_slos``): per project
+and model version, the availability and latency burn over the policy windows (``monitoring.stats.burn``)
+from the minute rollups; a firing policy fires ``burn:<slo>:<severity>:v<version>`` and a cleared one
+resolves it (``alerts_sync``), so page and ticket are separate alerts that fire and resolve on their own
+windows. The optional quality SLO burns on audited accuracy (``OutcomeRollup``, source "audit"), ticket
+policies only: audit labels arrive hours late and an hourly bucket cannot honour a 5-minute window, so it
+never pages; its alerts are of kind "accuracy" under the key prefix ``slo:quality:``.
 """
 
 from __future__ import annotations
