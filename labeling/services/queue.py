@@ -440,34 +440,33 @@ def _lock_submission(
     project: Project, user: Any, item_id: int, lease_id: Any, label_id: Any, suggestion: Suggestion | None,
     client_key: str | None,
 ) -> _Submission:  # fmt: skip
-    """Lock the item and read the lease, label, suggestion and replay checks' facts in one statement.
+    """Lock the item, then read the lease with the label, suggestion and replay checks' facts in one statement.
 
-    Anything unusual (no such lease for this item, a label outside the project, a replayed key) is then
-    checked again the long way, in the original order, for the exact error or the replayed row.
+    Two statements, not one joined ``FOR UPDATE``: a statement that waited for the item's lock still
+    sees every other row as it was when it started, so a skip or a second submit that held the lock
+    would leave it an outdated copy of the lease. Anything unusual (no such item or lease, a label outside
+    the project, a replayed key) is then checked again the long way, in the original order, for the
+    exact error or the replayed row.
     """
+    item = Item.objects.select_for_update().filter(pk=item_id, project=project).first()
     labels = Label.objects.filter(project=project)
-    numeric = isinstance(label_id, int)
     facts = {
-        "label_ok": Exists(labels.filter(pk=label_id if numeric else None)),
+        "label_ok": Exists(labels.filter(pk=label_id if isinstance(label_id, int) else None)),
         "suggested_ok": Exists(labels.filter(pk=suggestion.label_id)) if suggestion else Value(True),
         "replay_id": Subquery(Annotation.objects.filter(user=user, client_key=client_key).values("pk")[:1])
         if client_key
         else Value(None, output_field=BigIntegerField()),
     }
-    row = (
-        Lease.objects.filter(pk=lease_id, project=project, user=user, item_id=item_id, item__project=project)
-        .select_related("item")
-        .annotate(**facts)
-    )
-    row = (row.select_for_update(of=("item",)) if connection.vendor == "postgresql" else row).first()
-    if row is not None and row.label_ok and row.suggested_ok and row.replay_id is None:
-        return _Submission(lease=row, item=row.item, replayed=None)
+    lease = Lease.objects.filter(pk=lease_id, project=project, user=user, item_id=item_id).annotate(**facts).first()
+    if item is not None and lease is not None and lease.label_ok and lease.suggested_ok and lease.replay_id is None:
+        return _Submission(lease=lease, item=item, replayed=None)
     _label_in_project(project, label_id, "label")
     if suggestion is not None:
         _label_in_project(project, suggestion.label_id, "suggested label")
-    item = row.item if row is not None else _lock_item(project, item_id)
+    if item is None:
+        raise NotFound("Item not found in this project.")
     replay = _replayed(user, client_key, item)
-    return _Submission(lease=row or _lease_of(project, user, lease_id, item), item=item, replayed=replay)
+    return _Submission(lease=lease or _lease_of(project, user, lease_id, item), item=item, replayed=replay)
 
 
 def _derive_submitted(item: Item, annotation: Annotation) -> Derived | None:

@@ -212,3 +212,71 @@ def test_the_next_item_query_reads_the_candidate_index_in_order_without_sorting_
     lease = queue_next(project=project, user=reviewer)
     top = Item.objects.filter(project=project).order_by("-priority", "id").first()
     assert lease is not None and top is not None and lease.item_id == top.pk
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["skip", "submit"])
+def test_a_submit_that_waited_on_its_items_lock_sees_the_lease_as_it_is_now(project, first):
+    """A skip (or a submit) of the lease commits while a second submit on it waits for the item's lock:
+    the waiting submit must see the lease ended (409), not the copy it would have read before waiting.
+    """
+    from labeling.models import Annotation
+    from labeling.services.queue import queue_skip
+    from webapp.errors import Conflict
+
+    reviewer = UserFactory(username="two-tabs")
+    MembershipFactory(project=project, user=reviewer)
+    item = ItemFactory(project=project)
+    ProjectCounts.objects.filter(project=project).update(items=1, unlabeled=1)
+    project.overlap_fraction = 0.0
+    project.save(update_fields=["overlap_fraction"])
+    queue_set_priorities(project=project, ranked=[(item.pk, 1.0, False)], version_number=1)
+    lease = queue_next(project=project, user=reviewer)
+    labels = list(project.labels.values_list("pk", flat=True))
+    holding, release, outcome = threading.Event(), threading.Event(), {}
+
+    def first_action() -> None:
+        try:
+            with transaction.atomic():  # keeps the item locked until ``release``
+                if first == "skip":
+                    queue_skip(project=project, user=reviewer, lease_id=lease.pk)
+                else:
+                    annotation_submit(project=project, user=reviewer, item=item.pk, label=labels[0], lease_id=lease.pk)
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def waiting_submit() -> None:
+        try:
+            annotation_submit(project=project, user=reviewer, item=item.pk, label=labels[1], lease_id=lease.pk)
+            outcome["result"] = "saved"
+        except Conflict as exc:
+            outcome["result"] = exc
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=first_action)
+    holder.start()
+    assert holding.wait(30)
+    waiter = threading.Thread(target=waiting_submit)
+    waiter.start()
+    deadline = time.monotonic() + 20
+    while not _a_backend_waits_on_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _a_backend_waits_on_a_lock()
+    release.set()
+    holder.join(30)
+    waiter.join(30)
+    assert isinstance(outcome.get("result"), Conflict), outcome
+    assert Annotation.objects.filter(item=item).count() == (1 if first == "submit" else 0)
+    assert counts_true(project)
+
+
+def _a_backend_waits_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
