@@ -145,17 +145,36 @@ def rollup_rows(*, project: Project, time_range: TimeRange, fields: tuple[str, .
     window is ~12,000 rows of three JSON columns each, and one Python-level ``json.loads`` per value (what
     Django's JSONField does) was most of the Service page's time; the C scanner over one string is not.
     """
-    model = MinuteRollup if time_range.grain == "minute" else HourRollup
     unit = timedelta(minutes=1) if time_range.grain == "minute" else timedelta(hours=1)
     # A bucket that starts before the window but reaches into it counts: the picker's "last 24h" starts
     # mid-minute, and a bucket's traffic cannot be split.
     start = time_range.start - unit
     columns = [Cast(name, TextField()) if name in JSON_FIELDS else F(name) for name in fields]
-    rows = list(
-        model.objects.filter(project=project, bucket_start__gt=start, bucket_start__lt=time_range.end)
+    if time_range.grain == "minute":
+        return _decoded(_values(MinuteRollup, project, start, time_range.end, columns), fields)
+    # Hours are folded once no minute of theirs can change (a few minutes after they close): the tail of
+    # the window past the hour fold's watermark comes from the minute rows, or the newest hour is missing.
+    hours_until = RollupWatermark.objects.filter(name=HOUR_MARK).values_list("done_until", flat=True).first()
+    hours_until = min(hours_until or start, time_range.end)
+    rows = _values(HourRollup, project, start, hours_until, columns)
+    minute = timedelta(minutes=1)  # the bounds are exclusive: from hours_until (or the window's start) on
+    rows += _values(MinuteRollup, project, max(hours_until, time_range.start) - minute, time_range.end, columns)
+    return _decoded(rows, fields)
+
+
+def _values(model: Any, project: Project, after: datetime, before: datetime, columns: list[Any]) -> list[Any]:
+    """Rows with ``after < bucket_start < before``, as tuples of ``columns``."""
+    if before <= after:
+        return []
+    return list(
+        model.objects.filter(project=project, bucket_start__gt=after, bucket_start__lt=before)
         .order_by()
         .values_list(*columns)
     )
+
+
+def _decoded(rows: list[Any], fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """Decode the JSON columns of all rows in one ``json.loads``."""
     positions = [index for index, name in enumerate(fields) if name in JSON_FIELDS]
     if not rows or not positions:
         return rows

@@ -162,3 +162,20 @@ def test_a_new_fold_shows_new_traffic_at_once_though_results_are_cached(project)
     assert traffic_of(project=project, time_range=window).totals.predictions == 3  # same rollups: cached
     rollup_minutes(now=now, since=at)  # the fold moves its watermark: a new cache key
     assert traffic_of(project=project, time_range=window).totals.predictions == 5
+
+
+def test_an_hour_grain_window_reads_folded_hours_and_the_newest_minutes_once_each(project):
+    from monitoring.selectors.traffic import traffic as traffic_of
+    from monitoring.services.rollups import rollup_hours
+    from monitoring.timerange import parse_time_range
+
+    now = timezone.now()
+    old = floor_minute(now) - timedelta(hours=3)
+    recent = floor_minute(now) - timedelta(minutes=2)
+    save_logs([log_row(project, old) for _ in range(4)] + [log_row(project, recent) for _ in range(3)])
+    rollup_minutes(now=now, since=old)
+    rollup_hours(now=now)
+    assert RollupWatermark.objects.get(name="hour").done_until <= recent  # the newest hour is not folded yet
+    window = parse_time_range({"range": "7d"}, now=now)
+    assert window.grain == "hour"
+    assert traffic_of(project=project, time_range=window).totals.predictions == 7
