@@ -12,6 +12,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from modeling.charts import LIGHT
+
 ACCENT = "#2f6fde"
 ORANGE = "#e07b24"
 GREEN = "#2e8540"
@@ -27,7 +29,7 @@ Point = Mapping[str, Any]
 
 def _layout(fig: go.Figure, *, title: str, y_title: str) -> go.Figure:
     fig.update_layout(
-        template="plotly_white",
+        **LIGHT,
         height=260,
         margin={"l": 56, "r": 16, "t": 44, "b": 44},
         font={"family": FONT, "size": 12, "color": "#1d2330"},

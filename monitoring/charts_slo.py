@@ -7,6 +7,8 @@ from datetime import datetime
 
 import plotly.graph_objects as go
 
+from modeling.charts import LIGHT
+
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, Noto Sans, sans-serif"
 WINDOW_COLORS = ("#2f6fde", "#e07b24", "#2e8540", "#8a4fbf", "#9aa1ae")
 SEVERITY_COLORS = {"page": "#c62828", "ticket": "#b7791f"}
@@ -53,7 +55,7 @@ def burn_chart(
             annotation_font={"size": 10, "color": SEVERITY_COLORS.get(severity, "#666")},
         )
     fig.update_layout(
-        template="plotly_white",
+        **LIGHT,
         height=320,
         margin={"l": 56, "r": 16, "t": 40, "b": 40},
         font={"family": FONT, "size": 12, "color": "#1d2330"},
