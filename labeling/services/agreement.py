@@ -9,8 +9,9 @@ effective annotations on gold items and of those matching the gold label. No que
 The figures are cached (``project_agreement_cached``) under a key that names everything they are
 computed from that can change: the project, how many annotation rows it has and the newest one's id
 (rows are only appended: a submit, an undo's retract row and an adjudication each add one, and a row
-committed late still changes the count), and its labels' names and colours. Every web process may
-keep its own copy (Django's default cache is per process): none is ever served once a new row exists.
+committed late still changes the count), and its labels' names and colours. With the default cache
+(``CACHE_URL``: per process) every web process keeps its own copy; with a shared one they share it.
+Either way no copy is served once a new row exists.
 
 Cohen's kappa needs two fixed raters, but overlap items go to whichever reviewers ask first. On the
 items exactly two reviewers labeled, rater A is whoever labeled first and rater B the other (the
