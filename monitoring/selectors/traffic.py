@@ -27,7 +27,7 @@ from modeling.models import ModelServerStatus, PredictionError
 from monitoring.buckets import LATENCY_EDGES_MS
 from monitoring.models import HourRollup, MinuteRollup, RollupWatermark
 from monitoring.stats.histogram import add_into, histogram_quantile
-from monitoring.timerange import TimeRange
+from monitoring.timerange import MINUTE_RETENTION, TimeRange
 from webapp.models import Job
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -154,11 +154,22 @@ def rollup_rows(*, project: Project, time_range: TimeRange, fields: tuple[str, .
         return _decoded(_values(MinuteRollup, project, start, time_range.end, columns), fields)
     # Hours are folded once no minute of theirs can change (a few minutes after they close): the tail of
     # the window past the hour fold's watermark comes from the minute rows, or the newest hour is missing.
+    # The window's first, partial hour comes from minute rows too while they are kept (14 days), so the
+    # window counts what a minute-grain read of it would; older, that hour's bucket counts whole.
+    minute = timedelta(minutes=1)  # the bounds of _values are exclusive
     hours_until = RollupWatermark.objects.filter(name=HOUR_MARK).values_list("done_until", flat=True).first()
     hours_until = min(hours_until or start, time_range.end)
-    rows = _values(HourRollup, project, start, hours_until, columns)
-    minute = timedelta(minutes=1)  # the bounds are exclusive: from hours_until (or the window's start) on
-    rows += _values(MinuteRollup, project, max(hours_until, time_range.start) - minute, time_range.end, columns)
+    rows: list[Any] = []
+    if time_range.start >= timezone.now() - MINUTE_RETENTION:
+        whole_from = time_range.start.replace(minute=0, second=0, microsecond=0)
+        if whole_from < time_range.start:
+            whole_from += timedelta(hours=1)
+        rows += _values(MinuteRollup, project, time_range.start - minute, min(whole_from, time_range.end), columns)
+        rows += _values(HourRollup, project, whole_from - minute, hours_until, columns)
+    else:
+        whole_from = time_range.start
+        rows += _values(HourRollup, project, start, hours_until, columns)
+    rows += _values(MinuteRollup, project, max(hours_until, whole_from) - minute, time_range.end, columns)
     return _decoded(rows, fields)
 
 

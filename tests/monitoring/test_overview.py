@@ -258,7 +258,7 @@ def test_overview_never_reads_the_raw_prediction_log(api_client_for, reviewer, p
         assert _api(api_client_for, reviewer, project, range="24h").status_code == 200
     table = PredictionLog._meta.db_table
     assert not [q["sql"] for q in queries if table in q["sql"]]
-    assert len(queries) < 30
+    assert len(queries) < 40  # a fixed handful per tile (hour-grain reads: head minutes, hours, tail minutes)
 
 
 @pytest.mark.parametrize(

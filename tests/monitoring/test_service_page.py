@@ -179,3 +179,20 @@ def test_an_hour_grain_window_reads_folded_hours_and_the_newest_minutes_once_eac
     window = parse_time_range({"range": "7d"}, now=now)
     assert window.grain == "hour"
     assert traffic_of(project=project, time_range=window).totals.predictions == 7
+
+
+def test_an_hour_grain_window_counts_its_partial_first_hour_to_the_minute(project):
+    from monitoring.selectors.traffic import traffic as traffic_of
+    from monitoring.services.rollups import rollup_hours
+    from monitoring.timerange import parse_time_range
+
+    now = timezone.now()
+    start = floor_minute(now) - timedelta(days=3) + timedelta(minutes=1)
+    start = start.replace(minute=30) if start.minute < 30 else start  # mid-hour: the first hour is partial
+    before, inside, later = start - timedelta(minutes=20), start + timedelta(minutes=5), start + timedelta(hours=5)
+    save_logs([log_row(project, before), log_row(project, inside), log_row(project, later)])
+    rollup_minutes(now=now, since=before)
+    rollup_hours(now=now)
+    window = parse_time_range({"from": start.isoformat(), "to": now.isoformat()}, now=now)
+    assert window.grain == "hour"
+    assert traffic_of(project=project, time_range=window).totals.predictions == 2  # not the row before the start
