@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from monitoring.models import HourRollup, MinuteRollup, OutcomeRollup, RollupWat
 from monitoring.stats.burn import WindowCounts, rolling_burn
 from monitoring.timerange import MINUTE_RETENTION
 
+COARSE_WINDOW = timedelta(days=1)  # on minute-grain charts, windows this long are summed from hours
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 SLOS = ("availability", "latency")
@@ -272,10 +274,36 @@ def burn_series(
     """Return the burn over each window (as long as a bucket or longer) at points ``step`` apart in (start, end].
 
     ``fine``: minute buckets (a range within the minutes kept), else hours. The buckets are read from
-    ``start`` minus the longest window, so the first point's long windows are full.
+    ``start`` minus the longest window, so the first point's long windows are full. On a fine chart the
+    windows of a day or more are summed from hour buckets (the hour holding each point): their burn moves
+    slowly, and minute buckets for a 3-day lookback were most of the SLO page's time (5,760 buckets).
     """
     grain = MINUTE if fine else HOUR
     windows = [w for w in windows if w >= grain]
+    coarse = [w for w in windows if fine and w >= COARSE_WINDOW]
+    times, burns = _burns_at(
+        project, start, end, step, grain, [w for w in windows if w not in coarse], targets, threshold_ms
+    )
+    if coarse:
+        hour_times, hour_burns = _burns_at(project, start, end, HOUR, HOUR, coarse, targets, threshold_ms)
+        # The hour bucket holding each fine point: the last hour point at or after it (points are bucket ends).
+        picks = [min(bisect_left(hour_times, t), len(hour_times) - 1) for t in times]
+        for slo, by_window in hour_burns.items():
+            for window, values in by_window.items():
+                burns[slo][window] = [values[i] if values else None for i in picks]
+    return BurnSeries(times=times, burns=burns)
+
+
+def _burns_at(
+    project: Project,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    grain: timedelta,
+    windows: Sequence[timedelta],
+    targets: Mapping[str, float],
+    threshold_ms: int,
+) -> tuple[list[datetime], dict[str, dict[timedelta, list[float | None]]]]:
     lookback = max(windows) if windows else timedelta(0)
     origin = _floor(start - lookback, grain)
     series = bucket_series(project=project, start=origin, end=end, grain=grain, threshold_ms=threshold_ms)
@@ -293,7 +321,7 @@ def burn_series(
         for window in windows:
             rolled = rolling_burn(events, bad, window=int(window / grain), objective=target)
             burns[slo][window] = [rolled[i] for i in indices]
-    return BurnSeries(times=times, burns=burns)
+    return times, burns
 
 
 def _floor(moment: datetime, grain: timedelta) -> datetime:

@@ -249,3 +249,37 @@ def test_the_rollup_task_folds_the_open_minute_and_evaluates_right_after(project
         app.conf.task_always_eager = eager
     assert MinuteRollup.objects.filter(project=project).count() >= 1
     assert "burn:availability:page:v1" in _firing(project)
+
+
+def test_burn_chart_sums_day_long_windows_from_hours_and_agrees_with_minutes_on_the_hour(project, monkeypatch):
+    from monitoring.selectors import slo as selector
+    from monitoring.selectors.slo import burn_series
+
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    first = end - timedelta(days=4)
+    rows = []
+    for i in range(4 * 1440):  # 100 requests a minute: 1 failing, 10 in the last two hours
+        errors = 10 if i >= 4 * 1440 - 120 else 1
+        rows.append(_row(project, first + i * M, served=100 - errors, errors=errors))
+    MinuteRollup.objects.bulk_create(rows)
+    kwargs = {
+        "project": project,
+        "start": end - timedelta(days=1),
+        "end": end,
+        "step": timedelta(minutes=1),  # a point at every bucket end, so some fall on the hour
+        "fine": True,
+        "targets": {"availability": 0.99},
+        "windows": [timedelta(hours=1), timedelta(days=1), timedelta(days=3)],
+        "threshold_ms": 300,
+    }
+    series = burn_series(**kwargs)
+    burns = series.burns["availability"]
+    assert burns[timedelta(hours=1)][-1] == pytest.approx(10.0)
+    assert burns[timedelta(days=1)][-1] == pytest.approx((120 * 10 + 1320) / 144_000 / 0.01)
+    assert burns[timedelta(days=3)][-1] == pytest.approx((120 * 10 + 4200) / 432_000 / 0.01)
+    monkeypatch.setattr(selector, "COARSE_WINDOW", timedelta(days=30))  # every window from minute buckets
+    exact = burn_series(**kwargs).burns["availability"]
+    on_the_hour = [i for i, t in enumerate(series.times) if t.minute == 0]
+    assert len(on_the_hour) >= 20
+    for window in (timedelta(days=1), timedelta(days=3)):
+        assert [burns[window][i] for i in on_the_hour] == pytest.approx([exact[window][i] for i in on_the_hour])
