@@ -7,6 +7,7 @@ history on each poll, so they must accept a history of any length, including an 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,17 @@ ReliabilityBin = Mapping[str, Any]
 # The pages' look spelled out on an empty template: a named one ("plotly_white") is deep-copied into every
 # figure and its JSON, ~12 ms and 7 kB per chart (most of a monitoring page's server time).
 LIGHT = {"template": go.layout.Template(), "plot_bgcolor": "white", "paper_bgcolor": "white"}
+
+
+def figure_json(fig: go.Figure | None) -> dict[str, Any] | None:
+    """Return a figure as the plain JSON plotly.js draws (plotly's encoder handles NumPy and NaN).
+
+    None stays None: the page's chart slot then says "no data".
+    """
+    if fig is None:
+        return None
+    data: dict[str, Any] = json.loads(fig.to_json())
+    return data
 
 
 def _layout(fig: go.Figure, *, x_title: str, y_title: str, height: int = 320) -> go.Figure:

@@ -3,7 +3,6 @@ train form, and the learning curve with its stopping signal."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -18,6 +17,7 @@ from labeling.models import Item, Project, Role
 from labeling.selectors import project_for_user
 from modeling import charts
 from modeling.api.serializers import learning_curve_data
+from modeling.charts import figure_json
 from modeling.forms import TrainForm
 from modeling.models import ModelVersion
 from modeling.selectors import learning_curve as learning_curve_of
@@ -38,12 +38,6 @@ def _version(project: Project, number: int) -> ModelVersion:
     if version is None:
         raise NotFound(f"Model version v{number} does not exist in this project.")
     return version
-
-
-def _figure(fig: Any) -> dict[str, Any]:
-    """Return a figure as the plain JSON plotly.js draws (plotly's encoder handles NumPy and NaN)."""
-    data: dict[str, Any] = json.loads(fig.to_json())
-    return data
 
 
 def _summary(version: ModelVersion) -> dict[str, Any]:
@@ -72,7 +66,7 @@ def _config_rows(train_config: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _curves(history: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"loss": _figure(charts.loss_curve(history)), "eval": _figure(charts.eval_curve(history))}
+    return {"loss": figure_json(charts.loss_curve(history)), "eval": figure_json(charts.eval_curve(history))}
 
 
 def _result_figures(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -82,11 +76,11 @@ def _result_figures(metrics: dict[str, Any]) -> dict[str, Any]:
     calibration = metrics.get("calibration") or {}
     if evaluation.get("confusion"):
         names = [c["label"] for c in evaluation.get("per_class", [])]
-        figures["confusion"] = _figure(charts.confusion_heatmap(evaluation["confusion"], names))
+        figures["confusion"] = figure_json(charts.confusion_heatmap(evaluation["confusion"], names))
     if evaluation.get("per_class"):
-        figures["per_class"] = _figure(charts.per_class_bars(evaluation["per_class"]))
+        figures["per_class"] = figure_json(charts.per_class_bars(evaluation["per_class"]))
     if calibration.get("reliability_before") or calibration.get("reliability_after"):
-        figures["reliability"] = _figure(
+        figures["reliability"] = figure_json(
             charts.reliability_diagram(
                 calibration.get("reliability_before") or [], calibration.get("reliability_after") or []
             )
@@ -155,9 +149,9 @@ def learning_curve(request: HttpRequest, slug: str) -> HttpResponse:
     stopping = data["stopping"]
     figures = {}
     if data["points"]:
-        figures["curve"] = _figure(charts.learning_curve(data["points"]))
+        figures["curve"] = figure_json(charts.learning_curve(data["points"]))
     if stopping["pairs"]:
-        figures["stability"] = _figure(
+        figures["stability"] = figure_json(
             charts.stability_curve(stopping["pairs"], threshold=stopping["threshold"], window=stopping["window"])
         )
     context = {"project": project, "curve": data, "stopping": stopping, "figures": figures}

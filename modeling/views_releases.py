@@ -7,7 +7,6 @@ message and the error's status (400/403/409), so what was typed in the form is k
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.models import Item, Project, Role
 from labeling.selectors import project_for_user
 from modeling import charts, charts_releases
+from modeling.charts import figure_json
 from modeling.models import Comparison, ModelVersion, ReleasePolicy
 from modeling.services.releases import (
     ALIASABLE,
@@ -54,11 +54,6 @@ def _version(project: Project, number: int) -> ModelVersion:
     return version
 
 
-def _figure(fig: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(fig.to_json())
-    return data
-
-
 def _metric_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Return the side-by-side metrics table: both versions with their CIs and the paired delta."""
     cand, prod, paired = results["candidate"], results.get("production"), results.get("paired") or {}
@@ -83,16 +78,18 @@ def _metric_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 def _figures(results: dict[str, Any]) -> dict[str, Any]:
     labels = results["labels"]
     cand, prod = results["candidate"], results.get("production")
-    figures = {"confusion_candidate": _figure(charts.confusion_heatmap(cand["confusion"], labels))}
+    figures = {"confusion_candidate": figure_json(charts.confusion_heatmap(cand["confusion"], labels))}
     series = [(f"Candidate v{cand['version']}", cand["reliability"])]
     if prod:
-        figures["confusion_production"] = _figure(charts.confusion_heatmap(prod["confusion"], labels))
+        figures["confusion_production"] = figure_json(charts.confusion_heatmap(prod["confusion"], labels))
         series.append((f"Production v{prod['version']}", prod["reliability"]))
-    figures["reliability"] = _figure(charts_releases.reliability_comparison(series))
+    figures["reliability"] = figure_json(charts_releases.reliability_comparison(series))
     if results.get("per_class_deltas"):
-        figures["per_class"] = _figure(charts_releases.delta_bars(results["per_class_deltas"], key="label", title="F1"))
+        figures["per_class"] = figure_json(
+            charts_releases.delta_bars(results["per_class_deltas"], key="label", title="F1")
+        )
     if results.get("per_language_deltas"):
-        figures["per_language"] = _figure(
+        figures["per_language"] = figure_json(
             charts_releases.delta_bars(results["per_language_deltas"], key="language", title="Macro-F1")
         )
     return figures

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -11,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from labeling.selectors import project_for_user
+from modeling.charts import figure_json
 from monitoring import charts_canary
 from monitoring.selectors.canary import (
     RANGE_CHOICES,
@@ -22,29 +22,24 @@ from monitoring.selectors.canary import (
 )
 
 
-def _figure(fig: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(fig.to_json())
-    return data
-
-
 def canary_figures(report: CanaryReport) -> dict[str, Any]:
     """Return the page's figures by slot name; a slot without data is None (the template says "no data")."""
     compared = {one.route: one for one in (report.shadow, report.canary)}
     paired = {route: one.series for route, one in compared.items() if one.pairs}
-    figures: dict[str, Any] = {"agreement": _figure(charts_canary.agreement_over_time(paired)) if paired else None}
+    figures: dict[str, Any] = {"agreement": figure_json(charts_canary.agreement_over_time(paired)) if paired else None}
     for route, one in compared.items():
         figures[f"transitions_{route}"] = (
-            _figure(charts_canary.transition_heatmap(one.transitions, other=route)) if one.pairs else None
+            figure_json(charts_canary.transition_heatmap(one.transitions, other=route)) if one.pairs else None
         )
         figures[f"labels_{route}"] = (
-            _figure(charts_canary.label_mix(one.label_shift, other=route))
+            figure_json(charts_canary.label_mix(one.label_shift, other=route))
             if one.rows and report.production_rows
             else None
         )
     histograms = {"production": report.production_histogram}
     histograms.update({route: one.confidence_histogram for route, one in compared.items()})
     has_confidence = sum(sum(counts) for counts in histograms.values()) > 0
-    figures["confidence"] = _figure(charts_canary.confidence_histograms(histograms)) if has_confidence else None
+    figures["confidence"] = figure_json(charts_canary.confidence_histograms(histograms)) if has_confidence else None
     return figures
 
 

@@ -7,7 +7,6 @@ and the error's status, changing nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.models import Project, Role
 from labeling.selectors import project_for_user
+from modeling.charts import figure_json
 from monitoring import charts_drift
 from monitoring.selectors.drift import chart_points, drift_overview, drift_run_get
 from monitoring.services.drift import (
@@ -45,20 +45,16 @@ TEST_TITLES = {
 }
 
 
-def _figure(fig: Any) -> dict[str, Any] | None:
-    return None if fig is None else json.loads(fig.to_json())
-
-
 def _context(request: HttpRequest, project: Project, *, error: str = "") -> dict[str, Any]:
     time_range = parse_time_range(request.GET)
     overview = drift_overview(
         project=project, start=time_range.start, end=time_range.end, run_id=request.GET.get("run")
     )
     figures = {
-        name: _figure(charts_drift.p_value_chart(chart_points(overview.runs, name), title=TEST_TITLES[name]))
+        name: figure_json(charts_drift.p_value_chart(chart_points(overview.runs, name), title=TEST_TITLES[name]))
         for name in TESTS
     }
-    figures["psi"] = _figure(charts_drift.psi_chart(chart_points(overview.runs, "prediction")))
+    figures["psi"] = figure_json(charts_drift.psi_chart(chart_points(overview.runs, "prediction")))
     shown = overview.shown
     results = (shown.results or {}) if shown is not None else {}
     keep = request.GET.copy()

@@ -6,7 +6,6 @@ small tables only.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from labeling.selectors import project_for_user
+from modeling.charts import figure_json
 from monitoring import charts_overview as charts
 from monitoring.api.overview import BUDGET_NOTE, overview_data
 from monitoring.selectors.overview import DRIFT_WINDOWS, project_overview
@@ -35,24 +35,20 @@ TEST_NAMES = {
 }
 
 
-def _figure(fig: Any) -> dict[str, Any] | None:
-    return None if fig is None else json.loads(fig.to_json())
-
-
 def _figures(summary: dict[str, Any]) -> dict[str, Any]:
     series = summary["traffic"]["series"]
     times = [p["start"] for p in series]
     rates = [None if p["error_rate"] is None else 100 * p["error_rate"] for p in series]
     return {
-        "volume": _figure(
+        "volume": figure_json(
             charts.volume_sparkline(times, [p["predictions"] for p in series], [p["failed"] for p in series])
         ),
-        "errors": _figure(charts.line_sparkline(times, rates, name="failed", unit="% failed", color=charts.RED)),
-        "latency": _figure(
+        "errors": figure_json(charts.line_sparkline(times, rates, name="failed", unit="% failed", color=charts.RED)),
+        "latency": figure_json(
             charts.line_sparkline(times, [p["p95_ms"] for p in series], name="p95", unit="p95 ms", color=charts.ORANGE)
         ),
-        "accuracy": _figure(charts.accuracy_sparkline(summary["quality"]["series"])),
-        "budget": _figure(charts.budget_chart([(s["label"], s["remaining"]) for s in summary["slo"]["slos"]])),
+        "accuracy": figure_json(charts.accuracy_sparkline(summary["quality"]["series"])),
+        "budget": figure_json(charts.budget_chart([(s["label"], s["remaining"]) for s in summary["slo"]["slos"]])),
     }
 
 

@@ -7,7 +7,6 @@ page again with the message and the error's status (400), keeping what was typed
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -18,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.models import Project, Role
 from labeling.selectors import project_for_user
+from modeling.charts import figure_json
 from monitoring import charts_slo
 from monitoring.forms_slo import ChannelForm, SloForm
 from monitoring.models import Alert, Notification, NotificationChannel
@@ -34,10 +34,6 @@ ALERT_PAGE = 200
 
 def _is_manager(project: Project) -> bool:
     return getattr(project, "user_role", None) in MANAGERS
-
-
-def _figure(fig: Any) -> dict[str, Any] | None:
-    return None if fig is None else json.loads(fig.to_json())
 
 
 def _slo_context(request: HttpRequest, project: Project, form: SloForm | None) -> dict[str, Any]:
@@ -58,7 +54,7 @@ def _slo_context(request: HttpRequest, project: Project, form: SloForm | None) -
     )
     thresholds = [(p.name, p.factor, p.severity) for p in policies]
     figures = {
-        f"burn_{slo}": _figure(
+        f"burn_{slo}": figure_json(
             charts_slo.burn_chart(
                 series.times,
                 {window_label(w): values for w, values in series.burns[slo].items()},

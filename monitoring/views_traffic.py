@@ -5,7 +5,6 @@ Both read the same summaries the API returns (``monitoring.api.traffic``), built
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -14,20 +13,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from labeling.selectors import project_for_user
+from modeling.charts import figure_json
 from monitoring import charts_traffic as charts
 from monitoring.api.traffic import ESTIMATE_ASSUMPTIONS, quality_data, traffic_data
 from monitoring.selectors.quality import lowest_confidence, source_parse
 from monitoring.selectors.quality import quality as quality_of
 from monitoring.selectors.traffic import job_health, model_servers, traffic
 from monitoring.timerange import RANGES, parse_time_range
-
-
-def _figure(fig: Any) -> dict[str, Any] | None:
-    """Return a figure as the plain JSON plotly.js draws; None (drawn as "no data") for no figure."""
-    if fig is None:
-        return None
-    data: dict[str, Any] = json.loads(fig.to_json())
-    return data
 
 
 def _keep(request: HttpRequest) -> str:
@@ -50,11 +42,11 @@ def _service_figures(summary: dict[str, Any]) -> dict[str, Any]:
         for p in series
     ]
     return {
-        "volume": _figure(charts.volume_chart(times, [p["routes"] for p in series], [p["failed"] for p in series])),
-        "latency": _figure(charts.latency_chart([p["start"] for p in served], [p["latency_ms"] for p in served])),
-        "errors": _figure(charts.error_rate_chart(times, rates)),
-        "routes": _figure(charts.route_split_chart(summary["totals"]["routes"])),
-        "batches": _figure(
+        "volume": figure_json(charts.volume_chart(times, [p["routes"] for p in series], [p["failed"] for p in series])),
+        "latency": figure_json(charts.latency_chart([p["start"] for p in served], [p["latency_ms"] for p in served])),
+        "errors": figure_json(charts.error_rate_chart(times, rates)),
+        "routes": figure_json(charts.route_split_chart(summary["totals"]["routes"])),
+        "batches": figure_json(
             charts.batch_size_chart(
                 [
                     (f"{s['name']} {m['alias']} v{m['version']}", m["batch_size_counts"])
@@ -99,11 +91,13 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
         quality_of(project=project, time_range=time_range, source=source), lowest_confidence(project=project)
     )
     figures = {
-        "accuracy": _figure(charts.accuracy_chart(summary["series"])),
-        "languages": _figure(charts.slice_chart(summary["by_language"], x_title="language")),
-        "versions": _figure(charts.slice_chart(summary["by_version"], x_title="model version")),
-        "classes": _figure(charts.class_chart(summary["classes"])),
-        "confusion": _figure(charts.confusion_chart(summary["confusion"]["labels"], summary["confusion"]["matrix"])),
+        "accuracy": figure_json(charts.accuracy_chart(summary["series"])),
+        "languages": figure_json(charts.slice_chart(summary["by_language"], x_title="language")),
+        "versions": figure_json(charts.slice_chart(summary["by_version"], x_title="model version")),
+        "classes": figure_json(charts.class_chart(summary["classes"])),
+        "confusion": figure_json(
+            charts.confusion_chart(summary["confusion"]["labels"], summary["confusion"]["matrix"])
+        ),
     }
     context = {
         "project": project,
