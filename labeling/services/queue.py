@@ -150,7 +150,7 @@ def _add_new_gold(project_id: int, gold: int) -> None:
         )
 
 
-def _commit_deltas(project_id: int, *changes: dict[str, int]) -> None:
+def counter_deltas_apply(project_id: int, *changes: dict[str, int]) -> None:
     """Apply summed counter deltas inside the caller's transaction, counters first, then the new-gold counter.
 
     For bulk writers that run seldom (``queue_set_priorities``, ``queue_batches``); the per-reviewer
@@ -636,7 +636,7 @@ def queue_set_priorities(*, project: Project, ranked: list[tuple[int, float, boo
         item.overlap_target = overlap_target_for(item.pk, project.overlap_fraction)
     fields = ["status", "priority", "is_random_pick", "ranked_by_version", "overlap_target"]
     Item.objects.bulk_update(items, fields, batch_size=500)
-    _commit_deltas(
+    counter_deltas_apply(
         project.pk, status_deltas("queued", "unlabeled", dropped), status_deltas("unlabeled", "queued", joined)
     )
     return len(items)

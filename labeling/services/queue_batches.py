@@ -18,7 +18,7 @@ from django.db import transaction
 
 from labeling.models import Item, Project
 from labeling.services.counts import status_deltas
-from labeling.services.queue import _commit_deltas, overlap_target_for
+from labeling.services.queue import counter_deltas_apply, overlap_target_for
 from webapp.errors import ValidationFailed
 
 MAX_BATCH = 5_000
@@ -123,7 +123,7 @@ def queue_batch_add(*, project: Project, texts: Sequence[QueueText], tag: str) -
         batch_size=500,
     )
     _set_overlap(project, created)
-    _commit_deltas(
+    counter_deltas_apply(
         project.pk, status_deltas(None, Item.Status.QUEUED, len(created)), status_deltas("unlabeled", "queued", joined)
     )
     return QueueBatchResult(
