@@ -10,8 +10,9 @@ import pytest
 from django.utils import timezone
 
 from monitoring.models import Alert, DriftRun
-from monitoring.services import drift as drift_service
 from monitoring.services.drift import drift_run_request, drift_windows_run
+from monitoring.services.drift import traffic as drift_traffic
+from monitoring.services.drift.results import _bh_p
 from monitoring.tasks.drift import run_drift_window
 from tests.monitoring.test_drift_fixtures import (
     build_reference,
@@ -112,8 +113,8 @@ def test_per_language_tests_are_corrected_together_and_find_the_one_shifted_lang
     # Every p-value of the run is in one Benjamini-Hochberg family: a rejected entry's p-value is below
     # alpha times its rank over the number of tests, never merely below alpha.
     entries = [*run.results["overall"].values(), *(e for t in per_language.values() for e in t.values())]
-    p_values = sorted(drift_service._bh_p(e) for e in entries if e["p_value"] is not None)
-    largest_rejected = max(drift_service._bh_p(e) for e in entries if e["bh_rejected"])
+    p_values = sorted(_bh_p(e) for e in entries if e["p_value"] is not None)
+    largest_rejected = max(_bh_p(e) for e in entries if e["bh_rejected"])
     rank = p_values.index(largest_rejected) + 1
     assert largest_rejected <= 0.05 * rank / len(p_values)
 
@@ -150,7 +151,7 @@ def test_without_logged_texts_the_explanation_says_so(project, drift_artifact):
 
 def test_the_window_is_read_as_a_bounded_sample(referenced, monkeypatch):
     project, artifact, _ = referenced
-    monkeypatch.setattr(drift_service, "SAMPLE_ROWS", 60)
+    monkeypatch.setattr(drift_traffic, "SAMPLE_ROWS", 60)
     serve(project, artifact, {"en": texts("stable", 100, "en", seed=7)}, at=_midnight() - timedelta(hours=1))
     run = _daily(project, 0)
     assert run.results["sample"] == {"rows": 60, "total": 100, "cap": 60} and run.n_current == 100
