@@ -19,13 +19,12 @@ from django.db import connection, transaction
 from labeling.models import Item, Lease, ProjectCounts
 from labeling.services.counts import project_recount
 from labeling.services.queue import (
-    _candidates,
-    _locking,
     annotation_submit,
     lease_expire_sweep,
     queue_next,
     queue_set_priorities,
 )
+from labeling.services.queue.leasing import _candidates, _locking
 from tests.conftest import requires_postgres
 from tests.factories import ItemFactory, MembershipFactory, UserFactory
 from webapp.errors import Conflict
