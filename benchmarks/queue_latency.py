@@ -229,7 +229,7 @@ def _use_baseline(name: str) -> None:
     """Swap the next-item query for a baseline, in this reviewer process only."""
     from django.db.models import QuerySet
 
-    from labeling.services import queue
+    from labeling.services.queue import leasing as queue  # where queue_next looks both helpers up
 
     if name == "plain-lock":
 
@@ -423,7 +423,7 @@ def explain_next(project_id: int, user_id: int) -> str:
     from django.db import transaction
 
     from labeling.models import Project
-    from labeling.services.queue import _candidates, _locking
+    from labeling.services.queue.leasing import _candidates, _locking
 
     project, user = Project.objects.get(pk=project_id), get_user_model().objects.get(pk=user_id)
     with transaction.atomic():

@@ -122,7 +122,7 @@ class ProjectCounts(models.Model):
     The overview page reads this one row instead of counting a million items on every view;
     ``labeling.services.project_recount`` rebuilds it from scratch if it ever drifts. Every status change
     adds to it, so the queue's services update it after their commit, never holding its lock inside a
-    transaction (``labeling.services.queue._writing``).
+    transaction (``labeling.services.queue.counters._writing``).
     """
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="counts")

@@ -1,7 +1,7 @@
 """Keeping ``ProjectCounts`` true: incremental changes and a full recount.
 
 The queue's services add their deltas in one statement right after their transaction commits (see
-``labeling.services.queue._writing``), so the counters trail the items by that statement: a recount
+``labeling.services.queue.counters._writing``), so the counters trail the items by that statement: a recount
 taken in that instant, or a process that dies in it, leaves the counters off by the in-flight deltas.
 Run ``project_recount`` (``manage.py recount_projects``) again while nobody labels to settle them.
 """
