@@ -22,6 +22,7 @@ class Job(models.Model):
         TRAIN = "train", "Training"
         SCORE = "score", "Pool scoring"
         COMPARE = "compare", "Comparison"
+        DRIFT = "drift", "Drift"
         MAINTENANCE = "maintenance", "Maintenance"
 
     class Status(models.TextChoices):

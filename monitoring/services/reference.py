@@ -58,7 +58,7 @@ INFERENCE_BATCH = 64
 
 
 def _reference_jobs(version_pk: Any) -> Any:
-    return Job.objects.filter(kind=Job.Kind.MAINTENANCE, params__task=JOB_TASK, params__model_version_id=version_pk)
+    return Job.objects.filter(kind=Job.Kind.DRIFT, params__task=JOB_TASK, params__model_version_id=version_pk)
 
 
 def versions_missing_reference() -> list[ModelVersion]:
@@ -66,7 +66,7 @@ def versions_missing_reference() -> list[ModelVersion]:
     recent = timezone.now() - RETRY_AFTER
     blocking = {
         int(version_id)
-        for version_id in Job.objects.filter(kind=Job.Kind.MAINTENANCE, params__task=JOB_TASK)
+        for version_id in Job.objects.filter(kind=Job.Kind.DRIFT, params__task=JOB_TASK)
         .filter(
             Q(status__in=(Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.SUCCEEDED)) | Q(finished_at__gte=recent)
         )
@@ -91,7 +91,7 @@ def reference_enqueue(*, version: ModelVersion) -> Job:
 
     with transaction.atomic():
         job = job_create(
-            kind=Job.Kind.MAINTENANCE,
+            kind=Job.Kind.DRIFT,
             project_id=version.project_id,
             user=None,
             params={"task": JOB_TASK, "model_version_id": version.pk},

@@ -19,7 +19,7 @@ from webapp.models import Job
 @shared_task(name="monitoring.tasks.drift.build_drift_reference", ignore_result=True, acks_late=True)
 def build_drift_reference(job_id: str) -> None:
     """Score the job's version on the eval split and store its drift reference and projection file."""
-    run_job(job_id, Job.Kind.MAINTENANCE, reference_build_run)
+    run_job(job_id, Job.Kind.DRIFT, reference_build_run)
 
 
 @shared_task(name="monitoring.tasks.drift.enqueue_drift_references", ignore_result=True, queue="default")
@@ -37,4 +37,4 @@ def run_drift_windows() -> int:
 @shared_task(name="monitoring.tasks.drift.run_drift_window", ignore_result=True, acks_late=True, queue="default")
 def run_drift_window(job_id: str) -> None:
     """Run an owner's on-demand drift window (the job's ``hours``)."""
-    run_job(job_id, Job.Kind.MAINTENANCE, drift_run_job)
+    run_job(job_id, Job.Kind.DRIFT, drift_run_job)

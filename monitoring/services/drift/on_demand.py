@@ -41,7 +41,7 @@ def drift_run_request(*, project: Project, user: Any, hours: int = ON_DEMAND_HOU
             code="no_reference",
         )
     active = Job.objects.filter(
-        kind=Job.Kind.MAINTENANCE,
+        kind=Job.Kind.DRIFT,
         project=project,
         params__task=JOB_TASK,
         status__in=(Job.Status.QUEUED, Job.Status.RUNNING),
@@ -52,7 +52,7 @@ def drift_run_request(*, project: Project, user: Any, hours: int = ON_DEMAND_HOU
 
     with transaction.atomic():
         job = job_create(
-            kind=Job.Kind.MAINTENANCE, project_id=project.pk, user=user, params={"task": JOB_TASK, "hours": hours}
+            kind=Job.Kind.DRIFT, project_id=project.pk, user=user, params={"task": JOB_TASK, "hours": hours}
         )
         job_enqueue(job=job, task=run_drift_window)
     return job
