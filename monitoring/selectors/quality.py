@@ -21,7 +21,7 @@ from django.utils import timezone
 from labeling.models import Label, Project
 from modeling.models import PredictionLog
 from monitoring.models import OutcomeRollup
-from monitoring.selectors.traffic import rollup_rows
+from monitoring.selectors.rollup_reads import StepGrid, rollup_rows
 from monitoring.stats.accuracy import (
     ClassMetrics,
     Estimate,
@@ -148,8 +148,9 @@ def quality(*, project: Project, time_range: TimeRange, source: str = "audit") -
     }
     total = _Confidence()
     fields = ("bucket_start", "version_number", "route", "language", "predictions", "confidence_sum")
+    grid = StepGrid(time_range.start.replace(minute=0, second=0, microsecond=0), step)  # ``_step``'s grid
     for bucket_start, version, route, language, predictions, confidence_sum in rollup_rows(
-        project=project, time_range=time_range, fields=fields
+        project=project, time_range=time_range, fields=fields, steps=grid
     ):
         if route == PredictionLog.Route.SHADOW or not predictions:
             continue

@@ -1,8 +1,8 @@
 """The Service page's reads: traffic, latency and errors from the rollups; model-server and job health.
 
 Everything here reads the minute or hour rollups (never the raw log), at the grain the time range
-chose, and sums them into the chart's steps in Python: a 24-hour window is ~1,440 rows per
-(version, route, language) group, a 30-day one ~720. Latency percentiles come from the summed
+chose, summed per chart step and (version, route, language) group in SQL (``rollup_reads``): at most
+``MAX_POINTS`` steps per group, whatever the window. Latency percentiles come from the summed
 histograms, interpolated inside a bucket (``monitoring.stats.histogram``): a p95 of 240 ms means
 "somewhere in the 200-300 ms bucket", read linearly.
 """
@@ -10,7 +10,6 @@ histograms, interpolated inside a bucket (``monitoring.stats.histogram``): a p95
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -18,16 +17,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, F, TextField
-from django.db.models.functions import Cast
+from django.db.models import Count
 from django.utils import timezone
 
 from labeling.models import Project
 from modeling.models import ModelServerStatus, PredictionError
 from monitoring.buckets import LATENCY_EDGES_MS
-from monitoring.models import HourRollup, MinuteRollup, RollupWatermark
+from monitoring.models import RollupWatermark
+from monitoring.selectors.rollup_reads import StepGrid, rollup_rows
 from monitoring.stats.histogram import add_into, histogram_quantile
-from monitoring.timerange import MINUTE_RETENTION, TimeRange
+from monitoring.timerange import TimeRange
 from webapp.models import Job
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -135,70 +134,6 @@ FIELDS = (
 )
 
 
-JSON_FIELDS = frozenset({"errors", "latency_hist", "label_counts"})
-
-
-def rollup_rows(*, project: Project, time_range: TimeRange, fields: tuple[str, ...] = FIELDS) -> list[tuple[Any, ...]]:
-    """Return the rollup rows (tuples in ``fields`` order) of the window, from the grain the range chose.
-
-    The JSON columns are fetched as text and decoded in one ``json.loads`` of the whole result: a 24-hour
-    window is ~12,000 rows of three JSON columns each, and one Python-level ``json.loads`` per value (what
-    Django's JSONField does) was most of the Service page's time; the C scanner over one string is not.
-    """
-    unit = timedelta(minutes=1) if time_range.grain == "minute" else timedelta(hours=1)
-    # A bucket that starts before the window but reaches into it counts: the picker's "last 24h" starts
-    # mid-minute, and a bucket's traffic cannot be split.
-    start = time_range.start - unit
-    columns = [Cast(name, TextField()) if name in JSON_FIELDS else F(name) for name in fields]
-    if time_range.grain == "minute":
-        return _decoded(_values(MinuteRollup, project, start, time_range.end, columns), fields)
-    # Hours are folded once no minute of theirs can change (a few minutes after they close): the tail of
-    # the window past the hour fold's watermark comes from the minute rows, or the newest hour is missing.
-    # The window's first, partial hour comes from minute rows too while they are kept (14 days), so the
-    # window counts what a minute-grain read of it would; older, that hour's bucket counts whole.
-    minute = timedelta(minutes=1)  # the bounds of _values are exclusive
-    hours_until = RollupWatermark.objects.filter(name=HOUR_MARK).values_list("done_until", flat=True).first()
-    hours_until = min(hours_until or start, time_range.end)
-    rows: list[Any] = []
-    if time_range.start >= timezone.now() - MINUTE_RETENTION:
-        whole_from = time_range.start.replace(minute=0, second=0, microsecond=0)
-        if whole_from < time_range.start:
-            whole_from += timedelta(hours=1)
-        rows += _values(MinuteRollup, project, time_range.start - minute, min(whole_from, time_range.end), columns)
-        rows += _values(HourRollup, project, whole_from - minute, hours_until, columns)
-    else:
-        whole_from = time_range.start
-        rows += _values(HourRollup, project, start, hours_until, columns)
-    rows += _values(MinuteRollup, project, max(hours_until, whole_from) - minute, time_range.end, columns)
-    return _decoded(rows, fields)
-
-
-def _values(model: Any, project: Project, after: datetime, before: datetime, columns: list[Any]) -> list[Any]:
-    """Rows with ``after < bucket_start < before``, as tuples of ``columns``."""
-    if before <= after:
-        return []
-    return list(
-        model.objects.filter(project=project, bucket_start__gt=after, bucket_start__lt=before)
-        .order_by()
-        .values_list(*columns)
-    )
-
-
-def _decoded(rows: list[Any], fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
-    """Decode the JSON columns of all rows in one ``json.loads``."""
-    positions = [index for index, name in enumerate(fields) if name in JSON_FIELDS]
-    if not rows or not positions:
-        return rows
-    decoded = json.loads("[" + ",".join("[" + ",".join(row[i] for i in positions) + "]" for row in rows) + "]")
-    out = []
-    for row, values in zip(rows, decoded, strict=True):
-        row = list(row)
-        for index, value in zip(positions, values, strict=True):
-            row[index] = value
-        out.append(tuple(row))
-    return out
-
-
 def step_of(time_range: TimeRange, when: datetime, step: timedelta) -> datetime:
     """Return the start of the chart step that holds ``when`` (steps are aligned to the window's start)."""
     origin = time_range.start.replace(second=0, microsecond=0)
@@ -249,8 +184,8 @@ def _traffic(project: Project, time_range: TimeRange) -> Traffic:
     step = chart_step(time_range)
     origin = step_of(time_range, time_range.start, step)
     points: dict[datetime, Totals] = defaultdict(Totals)
-    for row in rollup_rows(project=project, time_range=time_range):
-        points[origin + step * max(0, (row[0] - origin) // step)].add(row)
+    for row in rollup_rows(project=project, time_range=time_range, fields=FIELDS, steps=StepGrid(origin, step)):
+        points[row[0]].add(row)
     totals = Totals()
     for point in points.values():
         totals.merge(point)
