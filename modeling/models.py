@@ -425,6 +425,9 @@ class PredictionLog(models.Model):
         indexes = [
             models.Index(fields=["project", "created_at"], name="predlog_project_time"),
             models.Index(fields=["project", "created_at"], condition=models.Q(audit=True), name="predlog_audit_time"),
+            # The canary page reads each route's newest rows: without the route in the index, a route with
+            # little or no traffic (shadow off) walks the whole window of production rows (1 s at 10M).
+            models.Index(fields=["project", "route", "created_at"], name="predlog_route_time"),
         ]
 
     def __str__(self) -> str:

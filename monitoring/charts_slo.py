@@ -28,41 +28,56 @@ def burn_chart(
     """
     if not times or all(v is None for series in burns.values() for v in series):
         return None
-    fig = go.Figure()
-    for i, (label, series) in enumerate(burns.items()):
-        fig.add_trace(
-            go.Scatter(
-                x=list(times),
-                y=list(series),
-                mode="lines",
-                name=f"burn over {label}",
-                line={"color": WINDOW_COLORS[i % len(WINDOW_COLORS)], "width": 2},
-                connectgaps=False,
-                hovertemplate=f"{label}: %{{y:.2f}}<extra></extra>",
-            )
+    traces = [
+        go.Scatter(
+            x=list(times),
+            y=list(series),
+            mode="lines",
+            name=f"burn over {label}",
+            line={"color": WINDOW_COLORS[i % len(WINDOW_COLORS)], "width": 2},
+            connectgaps=False,
+            hovertemplate=f"{label}: %{{y:.2f}}<extra></extra>",
         )
-    seen: set[float] = set()
+        for i, (label, series) in enumerate(burns.items())
+    ]
+    shapes, notes = _threshold_lines(thresholds)
+    axis = {"gridcolor": "#eef0f4", "zeroline": False}
+    # One constructor call with plain dicts: ``add_hline`` deep-copies the layout per line (~10 ms each).
+    return go.Figure(
+        data=traces,
+        layout={
+            **LIGHT,
+            "height": 320,
+            "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
+            "font": {"family": FONT, "size": 12, "color": "#1d2330"},
+            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+            "hovermode": "x unified",
+            "title": {"text": title, "font": {"size": 13}, "x": 0, "y": 0.99},
+            "xaxis": axis,
+            "yaxis": {**axis, "title": {"text": "Burn rate (x budget)"}, "rangemode": "tozero"},
+            "shapes": shapes,
+            "annotations": notes,
+        },
+    )
+
+
+def _threshold_lines(thresholds: Sequence[tuple[str, float, str]]) -> tuple[list[dict], list[dict]]:
+    """A dashed line across the plot at each distinct factor, labelled with its severity and windows."""
+    shapes, notes, seen = [], [], set()
     for label, factor, severity in thresholds:
         if factor in seen:
             continue
         seen.add(factor)
-        fig.add_hline(
-            y=factor,
-            line={"color": SEVERITY_COLORS.get(severity, "#666"), "dash": "dash", "width": 1},
-            annotation_text=f"{severity} > {factor:g} ({label})",
-            # Pages on the left, tickets on the right: the low thresholds (6, 3, 1) sit close together.
-            annotation_position="top left" if severity == "page" else "top right",
-            annotation_font={"size": 10, "color": SEVERITY_COLORS.get(severity, "#666")},
-        )
-    fig.update_layout(
-        **LIGHT,
-        height=320,
-        margin={"l": 56, "r": 16, "t": 40, "b": 40},
-        font={"family": FONT, "size": 12, "color": "#1d2330"},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        hovermode="x unified",
-        title={"text": title, "font": {"size": 13}, "x": 0, "y": 0.99},
-    )
-    fig.update_xaxes(gridcolor="#eef0f4", zeroline=False)
-    fig.update_yaxes(title_text="Burn rate (x budget)", gridcolor="#eef0f4", rangemode="tozero")
-    return fig
+        color = SEVERITY_COLORS.get(severity, "#666")
+        shapes.append(
+            {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": factor, "y1": factor,
+             "line": {"color": color, "dash": "dash", "width": 1}}
+        )  # fmt: skip
+        # Pages on the left, tickets on the right: the low thresholds (6, 3, 1) sit close together.
+        left = severity == "page"
+        notes.append(
+            {"text": f"{severity} > {factor:g} ({label})", "xref": "x domain", "x": 0 if left else 1, "yref": "y",
+             "y": factor, "xanchor": "left" if left else "right", "yanchor": "bottom", "showarrow": False,
+             "font": {"size": 10, "color": color}}
+        )  # fmt: skip
+    return shapes, notes
