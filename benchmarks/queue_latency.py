@@ -14,6 +14,11 @@ processes too). Each reviewer loops ``queue_next`` â†’ (``--think-ms`` pause) â†
 through the real services, timing each call, until ``--seconds`` have passed; a cycle in progress is
 finished. Figures are service-level latencies (no HTTP).
 
+Two loads: with no think time (the default) the 32 reviewers submit as fast as the machine lets them, a
+stress test whose latency on 2 cores is CPU queueing (~12 ms of Python and database work per cycle, 32
+processes); with ``--think-ms 2000`` they work at a fast human pace (about 2 s per item: 1,800 items an
+hour each, 57,600 an hour for the team), the load a labeling team puts on the queue.
+
 In the same run, the same reviewers then run each baseline for ``--baseline-seconds``, continuing on the
 same pool: ``plain-lock`` (the same services, ``FOR UPDATE`` without ``SKIP LOCKED``: reviewers queue
 behind each other's row locks) and ``random`` (``ORDER BY random()`` with ``SKIP LOCKED``: a scan and
@@ -63,7 +68,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--queued", type=int, default=None, help="items queued with a priority (default: all)")
     parser.add_argument("--reviewers", type=int, default=32, help="concurrent reviewer processes (default 32)")
     parser.add_argument("--seconds", type=float, default=120.0, help="length of the main phase (default 120)")
-    parser.add_argument("--think-ms", type=float, default=0.0, help="pause between next and submit (default 0)")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean pause between next and submit, the time a reviewer reads and decides (default 0: none). Each "
+        "pause is drawn uniformly from 0.5x to 1.5x of it and each reviewer starts after a random part of one, "
+        "as people do: with one fixed pause all reviewers would stay in step and arrive in bursts of 32",
+    )
     parser.add_argument("--baseline-seconds", type=float, default=20.0, help="length of each baseline phase")
     parser.add_argument(
         "--baselines", default=",".join(BASELINES), help=f"comma-separated subset of {', '.join(BASELINES)}, or ''"
@@ -262,6 +274,8 @@ def reviewer(
     result = ReviewerResult(user_id=user_id)
     start.wait()
     deadline = time.monotonic() + seconds
+    if think_ms:
+        time.sleep(rng.uniform(0, think_ms / 1000))
     try:
         while time.monotonic() < deadline:
             began = time.perf_counter()
@@ -271,12 +285,12 @@ def reviewer(
                 result.empty += 1
                 time.sleep(0.05)
                 continue
-            if think_ms:
-                time.sleep(think_ms / 1000)
+            pause = rng.uniform(0.5, 1.5) * think_ms / 1000
+            time.sleep(pause)
             began = time.perf_counter()
             annotation = annotation_submit(  # by item id, as the API view calls it
                 project=project, user=user, item=lease.item_id, label=rng.choice(labels), lease_id=lease.pk,
-                seconds_spent=think_ms / 1000, client_key=uuid.uuid4().hex,
+                seconds_spent=pause, client_key=uuid.uuid4().hex,
             )  # fmt: skip
             result.submit_ms.append((time.perf_counter() - began) * 1000)
             result.submitted.append((annotation.pk, annotation.item_id, str(lease.pk)))
@@ -594,7 +608,8 @@ def run(args: argparse.Namespace) -> None:
         f"database {args.database}: {args.items:,} pool items, {args.queued:,} queued, overlap {args.overlap:.0%}; "
         f"seeded in {time.monotonic() - started:.0f} s"
     )
-    print(f"{args.reviewers} reviewer processes, think time {args.think_ms:g} ms, main phase {args.seconds:g} s")
+    pace = f"think time {args.think_ms:g} ms (each 0.5-1.5x, starts staggered)" if args.think_ms else "no think time"
+    print(f"{args.reviewers} reviewer processes, {pace}, main phase {args.seconds:g} s")
     phases = [run_phase("skip-locked", project.pk, user_ids, args.seconds, args.think_ms)]
     main_figures = describe(phases[0])
     for name in args.baselines:
