@@ -45,9 +45,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000, help="logged predictions to seed (default 10M)")
     parser.add_argument("--requests", type=int, default=20, help="requests per page and range (default 20)")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded database (its name is printed)")
+    parser.add_argument("--reuse", metavar="DATABASE", help="time the pages on a database an earlier --keep run left")
+    parser.add_argument("--only", default="", help="time only the pages and APIs whose name contains this")
     args = parser.parse_args()
-    name = f"loopline_bench_monitoring_{os.getpid()}"
-    _admin(args.pg, f"CREATE DATABASE {name}")
+    name = args.reuse or f"loopline_bench_monitoring_{os.getpid()}"
+    if not args.reuse:
+        _admin(args.pg, f"CREATE DATABASE {name}")
     try:
         _setup_django(f"{args.pg}/{name}")
         _run(args)
@@ -55,7 +59,10 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        _admin(args.pg, f"DROP DATABASE IF EXISTS {name}")
+        if args.keep or args.reuse:
+            print(f"kept the database {name}: time again with --reuse {name}")
+        else:
+            _admin(args.pg, f"DROP DATABASE IF EXISTS {name}")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
@@ -99,14 +106,24 @@ def _setup_django(database_url: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    project, owner = _project()
-    now = timezone.now()
-    _seed(project, args.rows, now)
-    _fold(now)
-    _audit_and_outcomes(project)
-    results = _time_pages(owner, args.requests)
+    from labeling.models import Project
+
+    if args.reuse:  # seeded and folded by the earlier run; its minutes since then are folded now
+        from monitoring.services.rollups import rollup_hours, rollup_minutes
+
+        project, owner = Project.objects.get(slug=SLUG), get_user_model().objects.get(username="bench-owner")
+        rollup_minutes(now=timezone.now())
+        rollup_hours(now=timezone.now())
+    else:
+        project, owner = _project()
+        now = timezone.now()
+        _seed(project, args.rows, now)
+        _fold(now)
+        _audit_and_outcomes(project)
+    results = _time_pages(owner, args.requests, args.only)
     baseline = _baseline(project, args.requests)
     _report(results, baseline, args.requests)
 
@@ -305,13 +322,15 @@ def _timed(client: Any, url: str, key: str, requests: int, *, cold: bool) -> tup
     return times, cpu
 
 
-def _time_pages(owner: Any, requests: int) -> list[dict[str, Any]]:
+def _time_pages(owner: Any, requests: int, only: str = "") -> list[dict[str, Any]]:
     from django.test import Client
 
     client = Client()
     client.force_login(owner)
     results = []
     for name, url in _page_urls():
+        if only not in name:
+            continue
         for key in RANGES:
             first = client.get(url, {"range": key})  # warm: first-request imports and template compilation
             if first.status_code != 200:
