@@ -21,7 +21,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from labeling.models import Project
-from modeling.models import ModelServerStatus, PredictionError
+from modeling.models import ModelServerStatus
 from monitoring.buckets import LATENCY_EDGES_MS
 from monitoring.models import RollupWatermark
 from monitoring.selectors.rollup_reads import StepGrid, rollup_rows
@@ -32,7 +32,6 @@ from webapp.models import Job
 QUANTILES = (0.5, 0.95, 0.99)
 SERVER_FRESH = timedelta(seconds=30)  # the model server writes its snapshot every few seconds
 BEAT_STALE = timedelta(minutes=3)  # the rollup fold runs every 20 s
-ERROR_KINDS = [kind for kind, _ in PredictionError.Kind.choices]
 FAILED_JOBS_SHOWN = 5
 MAX_POINTS = 180
 CACHE_SECONDS = 120  # a fold every 20 s changes the key anyway; this only bounds memory
