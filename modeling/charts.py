@@ -1,14 +1,20 @@
-"""Plotly figures for the model version pages: plain data in, a `Figure` out (no Django).
+"""Plotly figures for the model version pages: plain data in, a `go.Figure` out (no Django).
 
 The pages embed `fig.to_json()` and draw it with the vendored plotly.js, so every figure here is
 complete on its own: traces, axis titles, ranges. The training curves are rebuilt from the growing
 history on each poll, so they must accept a history of any length, including an empty one.
+
+The monitoring pages build their figures as plain dicts instead (`Figure`, `plain_figure`): they must
+answer in 300 ms, and graph_objects' validation and deep copies made the SLO burn chart (4 x 1,440 points)
+cost 78 ms to build and encode, against 5 ms for the same JSON from dicts.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import plotly.graph_objects as go
@@ -28,15 +34,99 @@ ReliabilityBin = Mapping[str, Any]
 LIGHT = {"template": go.layout.Template(), "plot_bgcolor": "white", "paper_bgcolor": "white"}
 
 
-def figure_json(fig: go.Figure | None) -> dict[str, Any] | None:
-    """Return a figure as the plain JSON plotly.js draws (plotly's encoder handles NumPy and NaN).
+Figure = dict[str, Any]
+"""A plotly figure as plain data, ``{"data": [trace, ...], "layout": {...}}``, as plotly.js reads it."""
+Trace = dict[str, Any]
 
-    None stays None: the page's chart slot then says "no data".
+GRID = "#eef0f4"
+TEXT = "#1d2330"
+# ColorBrewer "Blues", light to dark: what graph_objects expand the name "Blues" to. plotly.js has a
+# "Blues" of its own (dark to light, other hues), so a plain figure must spell the scale out.
+BLUES = [
+    [i / 8, color]
+    for i, color in enumerate(
+        ("rgb(247,251,255)", "rgb(222,235,247)", "rgb(198,219,239)", "rgb(158,202,225)", "rgb(107,174,214)",
+         "rgb(66,146,198)", "rgb(33,113,181)", "rgb(8,81,156)", "rgb(8,48,107)")
+    )
+]  # fmt: skip
+
+
+def figure_json(fig: go.Figure | Figure | None) -> dict[str, Any] | None:
+    """Return a figure as the plain JSON plotly.js draws: NaN and infinities as null, dates as ISO strings.
+
+    A plain dict figure skips plotly's validation, and its encoder too: that one tries five converters per
+    datetime and re-encodes the whole JSON when it holds a NaN (27 ms against 9.5 ms here for 4 x 1,440
+    datetimes with a NaN; 7.8 against 4.3 ms with ISO strings). None stays None: the page's chart slot then
+    says "no data".
     """
     if fig is None:
         return None
+    if isinstance(fig, dict):
+        plain: dict[str, Any] = json.loads(json.dumps(fig, default=_json_default), parse_constant=_null)
+        return plain
     data: dict[str, Any] = json.loads(fig.to_json())
     return data
+
+
+def _json_default(value: object) -> object:
+    """Encode what plotly's encoder would: dates as ``isoformat()``, NumPy values as lists, decimals as floats."""
+    if isinstance(value, date):  # datetimes too, with their offset: "2025-03-01T00:00:00+00:00"
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _null(_constant: str) -> None:
+    """NaN, Infinity and -Infinity (Python's JSON extensions) become null: plotly.js leaves a gap."""
+    return None
+
+
+def iso_times(times: Iterable[date]) -> list[str]:
+    """Return each datetime as the ISO string plotly writes for it, formatted once for all of a chart's traces."""
+    return [t.isoformat() for t in times]
+
+
+def plain_figure(
+    traces: list[Trace],
+    *,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    height: int = 320,
+    font_size: int = 12,
+    xaxis: Mapping[str, Any] | None = None,
+    yaxis: Mapping[str, Any] | None = None,
+    **layout: Any,
+) -> Figure:
+    """Return a plain figure with the pages' look: white, a light grid, no zero line, the legend on top.
+
+    ``xaxis``/``yaxis`` add to or override the axis defaults, ``layout`` any other layout key (``margin``,
+    ``hovermode``, ``shapes``…). No template: plotly.js then applies none, as with ``go.layout.Template()``.
+    """
+    return {
+        "data": traces,
+        "layout": {
+            "height": height,
+            "margin": {"l": 56, "r": 16, "t": 36, "b": 48},
+            "font": {"family": FONT, "size": font_size, "color": TEXT},
+            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+            "hovermode": "x unified",
+            "plot_bgcolor": "white",
+            "paper_bgcolor": "white",
+            "xaxis": _plain_axis(x_title, xaxis),
+            "yaxis": _plain_axis(y_title, yaxis),
+            **layout,
+        },
+    }
+
+
+def _plain_axis(title: str | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    axis: dict[str, Any] = {"gridcolor": GRID, "zeroline": False}
+    if title is not None:
+        axis["title"] = {"text": title}
+    return {**axis, **(extra or {})}
 
 
 def _layout(fig: go.Figure, *, x_title: str, y_title: str, height: int = 320) -> go.Figure:
