@@ -1,15 +1,13 @@
-"""Plotly figures of the SLO page: plain data in, a ``Figure`` out (no Django, no database)."""
+"""Plotly figures of the SLO page: plain data in, a plain dict ``Figure`` out (no Django, no database)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-import plotly.graph_objects as go
+from modeling.charts import Figure, iso_times, plain_figure
 
-from modeling.charts import LIGHT
-
-FONT = "system-ui, -apple-system, Segoe UI, Roboto, Noto Sans, sans-serif"
 WINDOW_COLORS = ("#2f6fde", "#e07b24", "#2e8540", "#8a4fbf", "#9aa1ae")
 SEVERITY_COLORS = {"page": "#c62828", "ticket": "#b7791f"}
 
@@ -20,7 +18,7 @@ def burn_chart(
     thresholds: Sequence[tuple[str, float, str]],
     *,
     title: str,
-) -> go.Figure | None:
+) -> Figure | None:
     """Return the burn rate over each trailing window, with the policies' thresholds as dashed lines.
 
     ``burns`` maps a window's label ("1 h") to one value per time (None: no traffic in that window);
@@ -28,42 +26,37 @@ def burn_chart(
     """
     if not times or all(v is None for series in burns.values() for v in series):
         return None
+    x = iso_times(times)
     traces = [
-        go.Scatter(
-            x=list(times),
-            y=list(series),
-            mode="lines",
-            name=f"burn over {label}",
-            line={"color": WINDOW_COLORS[i % len(WINDOW_COLORS)], "width": 2},
-            connectgaps=False,
-            hovertemplate=f"{label}: %{{y:.2f}}<extra></extra>",
-        )
+        {
+            "type": "scatter",
+            "x": x,
+            "y": list(series),
+            "mode": "lines",
+            "name": f"burn over {label}",
+            "line": {"color": WINDOW_COLORS[i % len(WINDOW_COLORS)], "width": 2},
+            "connectgaps": False,
+            "hovertemplate": f"{label}: %{{y:.2f}}<extra></extra>",
+        }
         for i, (label, series) in enumerate(burns.items())
     ]
     shapes, notes = _threshold_lines(thresholds)
-    axis = {"gridcolor": "#eef0f4", "zeroline": False}
-    # One constructor call with plain dicts: ``add_hline`` deep-copies the layout per line (~10 ms each).
-    return go.Figure(
-        data=traces,
-        layout={
-            **LIGHT,
-            "height": 320,
-            "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
-            "font": {"family": FONT, "size": 12, "color": "#1d2330"},
-            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-            "hovermode": "x unified",
-            "title": {"text": title, "font": {"size": 13}, "x": 0, "y": 0.99},
-            "xaxis": axis,
-            "yaxis": {**axis, "title": {"text": "Burn rate (x budget)"}, "rangemode": "tozero"},
-            "shapes": shapes,
-            "annotations": notes,
-        },
+    return plain_figure(
+        traces,
+        y_title="Burn rate (x budget)",
+        margin={"l": 56, "r": 16, "t": 40, "b": 40},
+        title={"text": title, "font": {"size": 13}, "x": 0, "y": 0.99},
+        yaxis={"rangemode": "tozero"},
+        shapes=shapes,
+        annotations=notes,
     )
 
 
-def _threshold_lines(thresholds: Sequence[tuple[str, float, str]]) -> tuple[list[dict], list[dict]]:
+def _threshold_lines(thresholds: Sequence[tuple[str, float, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A dashed line across the plot at each distinct factor, labelled with its severity and windows."""
-    shapes, notes, seen = [], [], set()
+    shapes: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    seen: set[float] = set()
     for label, factor, severity in thresholds:
         if factor in seen:
             continue

@@ -75,7 +75,7 @@ def test_chart_points_and_the_p_value_chart(project):
     assert chart_points(runs, "embedding_mmd") == []
     assert charts_drift.p_value_chart([], title="x") is None and charts_drift.psi_chart(points) is None
     figure = charts_drift.p_value_chart(points, title="Text length (KS)")
-    daily, threshold = figure.data
-    assert list(daily.y) == [0.4, charts_drift.P_FLOOR]  # p = 0 drawn at the log axis' floor
-    assert list(daily.marker.color) == [charts_drift.GREEN, charts_drift.RED]
-    assert list(threshold.y) == [0.05, 0.05] and figure.layout.yaxis.type == "log"
+    daily, threshold = figure["data"]
+    assert daily["y"] == [0.4, charts_drift.P_FLOOR]  # p = 0 drawn at the log axis' floor
+    assert daily["marker"]["color"] == [charts_drift.GREEN, charts_drift.RED]
+    assert threshold["y"] == [0.05, 0.05] and figure["layout"]["yaxis"]["type"] == "log"
