@@ -16,13 +16,18 @@ canary row pairs only where production served the same text in the window, neare
 from __future__ import annotations
 
 import math
+import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
 from labeling.models import Label, Project
 from modeling.models import Alias, PredictionLog, ReleasePolicy
+from monitoring.sql import Epoch
 from monitoring.stats.accuracy import Proportion
 from monitoring.stats.agreement import (
     GroupAgreement,
@@ -132,21 +137,26 @@ class _Loaded:
 
 
 def _load(project: Project, route: str, time_range: TimeRange) -> _Loaded:
-    """Return one route's rows in the window, newest first, at most ``ROW_CAP`` (capped: more existed)."""
+    """Return one route's rows in the window, newest first, at most ``ROW_CAP`` (capped: more existed).
+
+    Ids come as text and times as epoch seconds: parsing 10,000 UUIDs and timezone-aware datetimes was
+    most of the page's time.
+    """
     found = list(
         PredictionLog.objects.filter(
             project=project, route=route, created_at__gte=time_range.start, created_at__lt=time_range.end
         )
         .order_by("-created_at")
-        .values_list("id", "created_at", "text_sha256", "label", "confidence", "language", "script", "version_number")[
-            : ROW_CAP + 1
-        ]
-    )
+        .values_list(
+            Cast("id", TextField()), Epoch("created_at"), "text_sha256", "label", "confidence", "language", "script",
+            "version_number",
+        )[: ROW_CAP + 1]
+    )  # fmt: skip
     rows, versions = [], {}
-    for pk, created_at, sha, label, confidence, language, script, version in found[:ROW_CAP]:
-        key = str(pk)
+    for text_id, at, sha, label, confidence, language, script, version in found[:ROW_CAP]:
+        key = text_id if "-" in text_id else str(uuid.UUID(text_id))  # SQLite keeps UUIDs as bare hex
         group = language or (f"{script} script" if script else "unknown")
-        rows.append(Served(key, created_at.timestamp(), sha, label, float(confidence), group))
+        rows.append(Served(key, at, sha, label, float(confidence), group))
         versions[key] = version
     return _Loaded(rows, versions, capped=len(found) > ROW_CAP)
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Func, IntegerField, Sum, TextField
+from django.db.models import F, Sum, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from labeling.models import Project
 from modeling.models import PredictionError
 from monitoring.buckets import LATENCY_EDGES_MS
 from monitoring.models import HourRollup, MinuteRollup, RollupWatermark
+from monitoring.sql import JsonCount, StepIndex
 from monitoring.timerange import MINUTE_RETENTION, TimeRange
 
 HOUR_MARK = "hour"  # monitoring.services.rollups' hour watermark (selectors import no services)
@@ -34,7 +35,6 @@ JSON_FIELDS = frozenset({"errors", "latency_hist", "label_counts"})
 GROUP_FIELDS = frozenset({"version_number", "route", "language"})
 ERROR_KINDS = tuple(kind for kind, _ in PredictionError.Kind.choices)
 LATENCY_BUCKETS = len(LATENCY_EDGES_MS) + 1
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -47,53 +47,6 @@ class StepGrid:
 
     def start_of(self, index: int) -> datetime:
         return self.origin + self.step * max(0, index)
-
-
-class StepIndex(Func):
-    """SQL: the index of the step holding ``bucket_start``, ``floor((epoch - origin) / step)``.
-
-    The origin and the step are whole seconds computed here, never user input, so they are inlined.
-    """
-
-    output_field = IntegerField()
-
-    def __init__(self, grid: StepGrid) -> None:
-        self.origin_s = int((grid.origin - EPOCH).total_seconds())
-        self.step_s = max(1, int(grid.step.total_seconds()))
-        super().__init__(F("bucket_start"))
-
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        template = (
-            f"CAST((CAST(strftime('%%%%s', %(expressions)s) AS INTEGER) - {self.origin_s}) / {self.step_s} AS INTEGER)"
-        )
-        return super().as_sql(compiler, connection, template=template, **extra)
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        template = f"FLOOR((EXTRACT(EPOCH FROM %(expressions)s) - {self.origin_s}) / {self.step_s})::integer"
-        return super().as_sql(compiler, connection, template=template, **extra)
-
-
-class JsonCount(Func):
-    """SQL: the integer at ``key`` of a JSON column (an object key, or an array index when an int), or NULL.
-
-    Not Django's ``KT``: it splits a key on ``__`` and reads a key like ``"5"`` as an array index, and a
-    project's labels may be named "5" (star ratings) or hold a double underscore.
-    """
-
-    output_field = IntegerField()
-
-    def __init__(self, field: str, key: str | int) -> None:
-        self.key = key
-        super().__init__(F(field))
-
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        column, params = compiler.compile(self.source_expressions[0])
-        path = f"$[{self.key}]" if isinstance(self.key, int) else "$." + json.dumps(self.key)
-        return f"CAST(json_extract({column}, %s) AS INTEGER)", (*params, path)
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        column, params = compiler.compile(self.source_expressions[0])
-        return f"CAST(({column} ->> %s) AS integer)", (*params, self.key)
 
 
 def rollup_rows(
@@ -215,7 +168,9 @@ def _step_sums(
     for name, keyed in json_sums.items():
         for key, alias in keyed:
             sums[alias] = Sum(JsonCount(name, key))
-    query = _window(model, project, after, before).annotate(step_index=StepIndex(steps))
+    query = _window(model, project, after, before).annotate(
+        step_index=StepIndex("bucket_start", steps.origin, steps.step)
+    )
     out = []
     for row in query.values("step_index", *groups).annotate(**sums):
         values: list[Any] = []
