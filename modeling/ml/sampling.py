@@ -24,6 +24,13 @@ k-means weighted by uncertainty, and label the item nearest each centre. Cluster
 of the uncertain region's distinct parts; k-center greedy inside the same candidates (the first version of
 this default) takes its outliers instead, and on the oracle benchmark it learned slower than plain margin.
 
+That holds once the model is fair; with few labels per class its uncertainty is poor and covering the
+space pays more than sampling its dense parts ("cold start": Hacohen et al. 2022 show opposite strategies
+suit low and high budgets; Doucet et al. 2023, TCM, start with a coverage strategy and switch to an
+uncertainty one). So while fewer than LOW_BUDGET_LABELS_PER_CLASS x classes items are labeled (known only
+when `labeled_embeddings` are given), margin + diversity picks the same candidates' k-center cover seeded
+with the labeled items (Sener & Savarese 2018): the uncertain items farthest from everything labeled.
+
 Diversity works in Euclidean geometry on the embeddings as given (pass L2-normalised rows for cosine).
 Distances are float32 and updated one centre at a time (a mat-vec per pick), so a 100k x 384 pool
 costs milliseconds per pick; seeding from already-labeled embeddings and k-means assignments need
@@ -55,6 +62,10 @@ DEFAULT_STRATEGY: Strategy = "margin_diversity"
 # margin + diversity: weighted k-means runs inside the CANDIDATE_FACTOR x batch most uncertain by margin
 # (Zhdanov 2019's prefilter factor beta). 10 is the value this default always had, kept rather than tuned.
 CANDIDATE_FACTOR = 10
+# margin + diversity covers (k-center) instead of clustering while labels < this x classes: the low-budget
+# regime. 40 comes from the oracle benchmark (benchmarks/active_learning.py: 20 and 40 measured, 40 kept);
+# it is a per-class count so a 3-class project leaves the regime at 120 labels and a 13-class one at 520.
+LOW_BUDGET_LABELS_PER_CLASS = 40
 # Lloyd's iterations for margin + diversity stop when no candidate changes cluster, after at most this many,
 # or earlier once (candidates x clusters x iterations) would pass KMEANS_CELL_BUDGET: a 2,000-item batch
 # (20,000 candidates) gets its 50 in seconds, a 10,000-item one (100,000 candidates) 1 refinement of its
@@ -391,8 +402,10 @@ def select_batch(
     Then `quotas` (language -> share of the batch as a float, or a minimum count as an int) are topped
     up by running the strategy inside each short language, and the strategy fills the rest. A quota is
     capped at what the pool holds; quotas that add up to more than the batch are scaled down to fit.
-    `labeled_embeddings` seed kcenter so the batch avoids what is labeled; margin_diversity clusters the
-    uncertain candidates alone (as Zhdanov 2019 does) and badge measures uncertainty, so both ignore them.
+    `labeled_embeddings` seed kcenter so the batch avoids what is labeled; margin_diversity covers its
+    candidates from them while they number fewer than LOW_BUDGET_LABELS_PER_CLASS x classes, then (and
+    without them) clusters the candidates alone as Zhdanov 2019 does; badge measures uncertainty and
+    ignores them.
     A pool smaller than the batch gives the whole pool. Same inputs and `seed`, same Selection.
     """
     p = _checked_probs(probs)
@@ -523,9 +536,18 @@ def _picker(
     if strategy == "kcenter":
         return lambda allowed, k, chosen: k_center_greedy(x, k, seeds=_seeds(seeds, x, chosen), eligible=allowed)
     margin_order, uncertainty = uncertainty_order(probs, "margin"), uncertainty_scores(probs, "margin")
+    if seeds is not None and is_low_budget(seeds.shape[0], probs.shape[1]):
+        return lambda allowed, k, chosen: _margin_coverage(
+            x, margin_order, uncertainty, allowed, k, seeds=_seeds(seeds, x, chosen), factor=candidate_factor
+        )
     return lambda allowed, k, _chosen: _margin_diversity(
         x, margin_order, uncertainty, allowed, k, rng=rng, factor=candidate_factor
     )
+
+
+def is_low_budget(labeled: int, classes: int) -> bool:
+    """Return whether `labeled` items are too few for `classes` classes to trust uncertainty alone."""
+    return labeled < LOW_BUDGET_LABELS_PER_CLASS * classes
 
 
 def _random_picks(allowed: BoolArray, k: int, rng: np.random.Generator) -> tuple[IntArray, FloatArray]:
@@ -565,6 +587,28 @@ def _margin_diversity(
     candidates = order[allowed[order]][: factor * max(k, 0)]
     picks = weighted_kmeans_representatives(x[candidates], uncertainty[candidates], k, rng=rng)
     # Candidates are in margin order (with its tie-breaking): sorting positions sorts by uncertainty.
+    positions = np.sort(picks)
+    return candidates[positions], uncertainty[candidates[positions]]
+
+
+def _margin_coverage(
+    x: Float32Array,
+    order: IntArray,
+    uncertainty: FloatArray,
+    allowed: BoolArray,
+    k: int,
+    *,
+    seeds: Float32Array | None,
+    factor: int,
+) -> tuple[IntArray, FloatArray]:
+    """Return the k-center cover, seeded with `seeds`, of the `factor` x k allowed rows of least margin.
+
+    The low-budget phase of margin + diversity: each pick is the candidate farthest from every seed and
+    earlier pick (k_center_greedy on the candidates alone, so its cost is bounded by their number). Picks
+    come back most uncertain first, scored by 1 - margin.
+    """
+    candidates = order[allowed[order]][: factor * max(k, 0)]
+    picks, _ = k_center_greedy(x[candidates], k, seeds=seeds)
     positions = np.sort(picks)
     return candidates[positions], uncertainty[candidates[positions]]
 

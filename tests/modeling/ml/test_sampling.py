@@ -12,6 +12,7 @@ from modeling.ml.sampling import (
     audit_count,
     badge_kmeanspp,
     entropy,
+    is_low_budget,
     k_center_greedy,
     least_confidence,
     margin,
@@ -207,8 +208,9 @@ def test_margin_diversity_only_picks_among_the_least_margin_candidates() -> None
     assert selection.indices.tolist() == [0, 1]
 
 
-def test_margin_diversity_clusters_the_candidates_alone_and_ignores_labeled_embeddings() -> None:
-    # Zhdanov 2019 clusters the candidates only: a labeled item on top of B does not move the batch.
+def test_margin_diversity_past_the_low_budget_clusters_the_candidates_alone() -> None:
+    # 2 classes x 40 = 80 labeled items end the low-budget phase; from then on Zhdanov 2019 clusters the
+    # candidates only, so 80 labeled items on top of B do not move the batch.
     plain = select_batch(MD_PROBS, MD_POINTS, strategy="margin_diversity", batch_size=2, candidate_factor=3)
     seeded = select_batch(
         MD_PROBS,
@@ -216,9 +218,57 @@ def test_margin_diversity_clusters_the_candidates_alone_and_ignores_labeled_embe
         strategy="margin_diversity",
         batch_size=2,
         candidate_factor=3,
-        labeled_embeddings=[[5.0, 5.0]],
+        labeled_embeddings=[[5.0, 5.0]] * 80,
     )
-    assert seeded.indices.tolist() == plain.indices.tolist()
+    assert plain.indices.tolist() == [0, 5]
+    assert seeded.indices.tolist() == [0, 5]
+
+
+@pytest.mark.parametrize(("labeled", "classes", "expected"), [(79, 2, True), (80, 2, False), (0, 13, True)])
+def test_low_budget_is_fewer_than_forty_labels_per_class(labeled: int, classes: int, expected: bool) -> None:
+    assert is_low_budget(labeled, classes) is expected
+
+
+# Low-budget layout on a line, 2 classes. Margins 0, .1, .2, .3 for items 0-3 at 0, 1, 4, 10; the confident
+# items 4 and 5 (margins .8, .9) lie farther out at 20 and 30. Batch 2 with factor 2: candidates 0-3.
+COVER_PROBS = np.array([[0.5 + m / 2, 0.5 - m / 2] for m in (0.0, 0.1, 0.2, 0.3, 0.8, 0.9)])
+COVER_POINTS = np.array([[0.0], [1.0], [4.0], [10.0], [20.0], [30.0]])
+
+
+def _cover(labeled: list[list[float]]) -> list[int]:
+    selection = select_batch(
+        COVER_PROBS,
+        COVER_POINTS,
+        strategy="margin_diversity",
+        batch_size=2,
+        candidate_factor=2,
+        random_fraction=0,
+        labeled_embeddings=labeled,
+    )
+    return selection.indices.tolist()
+
+
+def test_margin_diversity_in_the_low_budget_covers_the_candidates_away_from_the_labeled() -> None:
+    # Labeled at 9: distances 9, 8, 5, 1, so item 0 first; then min(d to 9, d to 0) = 1, 4, 1: item 2.
+    assert _cover([[9.0]]) == [0, 2]
+    # Labeled at 0: distances 0, 1, 4, 10, so item 3; then min(d to 0, d to 10) = 1, 4: item 2. Most
+    # uncertain first: 2 (margin .2) before 3 (margin .3). Items 4 and 5 are farther but not candidates.
+    assert _cover([[0.0]]) == [2, 3]
+    # 79 labeled at 0 is still below 2 classes x 40.
+    assert _cover([[0.0]] * 79) == [2, 3]
+
+
+def test_margin_diversity_in_the_low_budget_scores_picks_by_one_minus_margin() -> None:
+    selection = select_batch(
+        COVER_PROBS,
+        COVER_POINTS,
+        strategy="margin_diversity",
+        batch_size=2,
+        candidate_factor=2,
+        random_fraction=0,
+        labeled_embeddings=[[0.0]],
+    )
+    assert selection.scores == pytest.approx([0.8, 0.7])
 
 
 def test_weighted_kmeans_pulls_the_representative_towards_heavy_rows() -> None:
