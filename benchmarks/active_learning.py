@@ -4,7 +4,9 @@ No web, no database: the ML core directly. Texts are embedded once with a frozen
 (`modeling.ml.inference.predict(..., return_embeddings=True)`: attention-mask mean pooling of the last
 hidden states, L2-normalised, cached under var/bench-cache/). Each round a multinomial logistic-regression
 head is trained on the labeled embeddings, scores the unlabeled pool, and `modeling.ml.sampling.select_batch`
-picks the next batch, whose labels the oracle reveals. Macro-F1 is measured on a fixed held-out test split.
+picks the next batch, whose labels the oracle reveals; every strategy gets the labeled embeddings (kcenter
+seeds from them, margin_diversity's low-budget phase needs them). Macro-F1 is measured on a fixed held-out
+test split.
 The encoder is frozen because training one per round is out of reach on 2 CPU cores (the issue allows it).
 
 Encoders, chosen per corpus with --encoders (defaults: tweets=minilm, reviews=xlmr-e5):
@@ -54,7 +56,13 @@ from modeling.ml.checkpoints import load_checkpoint  # noqa: E402
 from modeling.ml.config import InferenceConfig  # noqa: E402
 from modeling.ml.inference import predict  # noqa: E402
 from modeling.ml.metrics import macro_f1, softmax  # noqa: E402
-from modeling.ml.sampling import CANDIDATE_FACTOR, DEFAULT_STRATEGY, Strategy, select_batch  # noqa: E402
+from modeling.ml.sampling import (  # noqa: E402
+    CANDIDATE_FACTOR,
+    DEFAULT_STRATEGY,
+    LOW_BUDGET_LABELS_PER_CLASS,
+    Strategy,
+    select_batch,
+)
 
 CACHE = ROOT / "var" / "bench-cache"
 STRATEGIES: tuple[Strategy, ...] = (
@@ -367,8 +375,9 @@ def main() -> None:
         f"{args.rounds} rounds, {args.seeds} seed(s); 5% of each batch is a random-audit pick (select_batch default)."
     )
     print(
-        f"Default {DEFAULT}: weighted k-means (Zhdanov 2019) inside the {CANDIDATE_FACTOR} x batch least-margin "
-        "candidates, one representative per cluster."
+        f"Default {DEFAULT}: inside the {CANDIDATE_FACTOR} x batch least-margin candidates, a k-center cover from the "
+        f"labeled items while labels < {LOW_BUDGET_LABELS_PER_CLASS} x classes, then weighted k-means (Zhdanov 2019), "
+        "one representative per cluster."
     )
     loaders = {"tweets": load_tweets, "reviews": load_reviews}
     started = time.perf_counter()
