@@ -310,10 +310,10 @@ def _until(predicate, timeout=30.0):
 
 
 def test_each_web_process_reuses_a_projects_serving_state_for_the_configured_time(project, settings):
-    from modeling.services import serving
+    from modeling.services.serving import state as serving_caches
 
-    serving._states.clear()  # nothing cached by earlier tests for a project that had this id
-    serving_state = serving.serving_state
+    serving_caches._states.clear()  # nothing cached by earlier tests for a project that had this id
+    serving_state = serving_caches.serving_state
     settings.API_SERVING_STATE_TTL_MS = 60_000
     _policy(project, canary_percent=5.0)
     first = serving_state(project=project)
@@ -332,10 +332,10 @@ def test_predict_remembers_a_token_and_a_membership_for_the_cache_time_only(
 
     from labeling.models import Membership
     from modeling.api import predict
-    from modeling.services import serving
+    from modeling.services.serving import state as serving_caches
 
     predict._tokens.clear()
-    serving._members.clear()
+    serving_caches._members.clear()
     settings.API_AUTH_CACHE_MS = settings.API_SERVING_STATE_TTL_MS = 400
     client = api_client_for(reviewer)
     assert client.post(_url(deployed), {"texts": ["hi"]}, format="json").status_code == 200
