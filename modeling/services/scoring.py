@@ -85,7 +85,7 @@ def pool_score_run(job: Job) -> dict[str, Any]:
     job.set_progress(1.0, f"predicting the {len(stop_ids)} stop-set items")
     _predict_stop_set(classifier, version, stop_ids, label_ids)
     job.set_progress(1.0, f"ranking the queue from {scored} predictions")
-    queue_refresh(version=version)
+    queue_refresh(version=version, labeled_embeddings=_few_labeled_embeddings(classifier, version))
     return {"model_version": version.number, "scored": scored, "replaced": deleted, "stop_set": len(stop_ids)}
 
 
@@ -138,6 +138,24 @@ def _predict(
     max_length = int(version.train_config.get("max_length", 256))
     config = InferenceConfig(batch_size=INFERENCE_BATCH_SIZE, max_length=max_length, device="auto")
     return classifier.predict(texts, config, return_embeddings=embeddings)
+
+
+def _few_labeled_embeddings(classifier: Classifier, version: ModelVersion) -> np.ndarray | None:
+    """Embed the gold training items while they are few (margin + diversity's coverage phase); else None.
+
+    While fewer than ``LOW_BUDGET_LABELS_PER_CLASS`` x classes items are labeled, the default strategy
+    picks the uncertain items farthest from everything labeled, so it needs the labeled items in the
+    same embedding space as the pool: at most a few hundred texts, embedded here by the same version.
+    """
+    from modeling.ml.sampling import LOW_BUDGET_LABELS_PER_CLASS, is_low_budget
+    from modeling.services.training import TRAINING_SPLITS
+
+    limit = LOW_BUDGET_LABELS_PER_CLASS * len(classifier.labels)
+    gold = Item.objects.filter(project_id=version.project_id, gold_label__isnull=False, split__in=TRAINING_SPLITS)
+    texts = list(gold.order_by("id").values_list("text", flat=True)[:limit])
+    if not texts or not is_low_budget(len(texts), len(classifier.labels)):
+        return None
+    return _predict(classifier, version, texts).embeddings
 
 
 def _predict_stop_set(classifier: Classifier, version: ModelVersion, item_ids: list[int], label_ids: list[int]) -> None:

@@ -191,3 +191,27 @@ def test_a_quota_written_around_validation_fails_the_refresh_loudly(project):
     with pytest.raises(ValueError, match="quota share"):
         queue_refresh(version=version)
     assert not queued_ids(project)
+
+
+def _placed_pool(project, points: list[tuple[float, list[float]]]) -> tuple[ModelVersion, list[Item]]:
+    """Pool items with the given (margin, embedding) predictions of one candidate version."""
+    version, items = scored_pool(project, [margin for margin, _ in points])
+    for item, (_, vector) in zip(items, points, strict=True):
+        embedding = np.asarray(vector, dtype="<f2").tobytes()
+        Prediction.objects.filter(model_version=version, item=item).update(embedding=embedding)
+    return version, items
+
+
+def test_few_labeled_items_steer_the_default_away_from_what_is_labeled(project):
+    project.al_batch_size, project.random_fraction = 1, 0.0
+    project.save()
+    # Five uncertain items near the origin, three less uncertain ones far away.
+    near = [(0.10 + 0.01 * i, [0.1 * i, 0, 0, 0]) for i in range(5)]
+    far = [(0.30 + 0.01 * i, [10.0, 0.1 * i, 0, 0]) for i in range(3)]
+    version, items = _placed_pool(project, near + far)
+    # No labeled items given: the uncertainty-weighted centre sits among the near items.
+    queue_refresh(version=version)
+    assert queued_ids(project) <= {i.pk for i in items[:5]}
+    # One labeled item at the origin (fewer than 40 x 3 labels): the batch covers what is farthest from it.
+    queue_refresh(version=version, labeled_embeddings=np.zeros((1, 4), dtype=np.float32))
+    assert queued_ids(project) <= {i.pk for i in items[5:]}

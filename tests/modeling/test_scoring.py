@@ -109,3 +109,21 @@ def test_a_version_that_never_trained_cannot_score(roberta_project, owner):
     job = scoring.pool_score_enqueue(version=version, user=owner)
     job = _run(job)
     assert job.status == Job.Status.FAILED and "only a trained version can score" in job.error
+
+
+@pytest.mark.django_db
+def test_the_gold_items_are_embedded_for_the_default_strategy_only_while_they_are_few(trained, monkeypatch):
+    from modeling.ml import sampling
+    from modeling.ml.artifacts import load_artifact
+
+    version, _ = trained
+    classifier = load_artifact(version.artifact_path, expected_manifest_sha256=version.manifest_sha256)
+    gold = Item.objects.filter(project=version.project, gold_label__isnull=False).exclude(split=Item.Split.EVAL)
+    n = gold.count()
+    assert n > 0
+    embedded = scoring._few_labeled_embeddings(classifier, version)
+    assert embedded is not None and embedded.shape[0] == n  # the tiny project is far below 40 x classes
+    assert np.isfinite(embedded).all()
+    # With a lower threshold the same labels are enough: no embeddings, no extra forward pass.
+    monkeypatch.setattr(sampling, "LOW_BUDGET_LABELS_PER_CLASS", max(1, n // len(classifier.labels)))
+    assert scoring._few_labeled_embeddings(classifier, version) is None
