@@ -260,7 +260,7 @@ def test_close_answers_the_queued_requests_and_writes_their_log_rows(socket_path
 
 
 def test_the_batch_token_budget_counts_truncated_length():
-    from modeling.serving.server import _token_estimate
+    from modeling.serving.server.pool import _token_estimate
 
     count = _token_estimate(64)
     assert count("abcd" * 10) == 12 and count("x" * 20_000) == 66 and count("") == 3
