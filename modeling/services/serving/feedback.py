@@ -14,9 +14,7 @@ from labeling.models import Label, Project
 from modeling.models import PredictionFeedback, PredictionLog
 from modeling.services.serving.errors import ServingUnavailable
 from modeling.services.serving.predicting import serving_client
-from modeling.serving.client import (
-    ModelServerError,
-)
+from modeling.serving.client import ModelServerError
 from webapp.errors import Conflict, NotFound, ValidationFailed
 
 
