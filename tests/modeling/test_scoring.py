@@ -113,8 +113,8 @@ def test_a_version_that_never_trained_cannot_score(roberta_project, owner):
 
 @pytest.mark.django_db
 def test_the_gold_items_are_embedded_for_the_default_strategy_only_while_they_are_few(trained, monkeypatch):
-    from modeling.ml import sampling
     from modeling.ml.artifacts import load_artifact
+    from modeling.ml.sampling import margin_diversity
 
     version, _ = trained
     classifier = load_artifact(version.artifact_path, expected_manifest_sha256=version.manifest_sha256)
@@ -125,5 +125,5 @@ def test_the_gold_items_are_embedded_for_the_default_strategy_only_while_they_ar
     assert embedded is not None and embedded.shape[0] == n  # the tiny project is far below 40 x classes
     assert np.isfinite(embedded).all()
     # With a lower threshold the same labels are enough: no embeddings, no extra forward pass.
-    monkeypatch.setattr(sampling, "LOW_BUDGET_LABELS_PER_CLASS", max(1, n // len(classifier.labels)))
+    monkeypatch.setattr(margin_diversity, "LOW_BUDGET_LABELS_PER_CLASS", max(1, n // len(classifier.labels)))
     assert scoring._few_labeled_embeddings(classifier, version) is None
