@@ -147,13 +147,13 @@ def _few_labeled_embeddings(classifier: Classifier, version: ModelVersion) -> np
     picks the uncertain items farthest from everything labeled, so it needs the labeled items in the
     same embedding space as the pool: at most a few hundred texts, embedded here by the same version.
     """
-    from modeling.ml.sampling import LOW_BUDGET_LABELS_PER_CLASS, is_low_budget
+    from modeling.ml.sampling import margin_diversity
     from modeling.services.training import TRAINING_SPLITS
 
-    limit = LOW_BUDGET_LABELS_PER_CLASS * len(classifier.labels)
+    limit = margin_diversity.LOW_BUDGET_LABELS_PER_CLASS * len(classifier.labels)
     gold = Item.objects.filter(project_id=version.project_id, gold_label__isnull=False, split__in=TRAINING_SPLITS)
     texts = list(gold.order_by("id").values_list("text", flat=True)[:limit])
-    if not texts or not is_low_budget(len(texts), len(classifier.labels)):
+    if not texts or not margin_diversity.is_low_budget(len(texts), len(classifier.labels)):
         return None
     return _predict(classifier, version, texts).embeddings
 
