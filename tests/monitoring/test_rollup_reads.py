@@ -6,20 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from monitoring.models import HourRollup, MinuteRollup, RollupWatermark
 from monitoring.selectors.rollup_reads import StepGrid, rollup_rows
+from monitoring.selectors.traffic import FIELDS
 from monitoring.timerange import TimeRange
 
-FIELDS = (
-    "bucket_start",
-    "version_number",
-    "route",
-    "language",
-    "predictions",
-    "error_count",
-    "errors",
-    "latency_hist",
-    "latency_sum_ms",
-    "label_counts",
-)
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
