@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase as Tokenizer
 from modeling.ml.checkpoints import label_names, validate_pair
 from modeling.ml.config import InferenceConfig, TrainConfig
 from modeling.ml.errors import ArtifactError, CheckpointError
-from modeling.ml.inference import Predictions, is_quantized, predict, quantize_int8
+from modeling.ml.inference import Predictions, ScoringModel, is_quantized, predict, quantize_int8
 from modeling.ml.runtime import set_mode, to_device
 
 FORMAT_VERSION = 1
@@ -61,18 +61,20 @@ class Classifier:
     temperature: float
     manifest: dict[str, Any]
     path: Path
-    _quantized: PreTrainedModel | None = None
+    _quantized: dict[str, ScoringModel] = field(default_factory=dict)  # int8 copies, per backend
 
     def predict(
         self, texts: Sequence[str], config: InferenceConfig | None = None, *, return_embeddings: bool = False
     ) -> Predictions:
-        """Return calibrated predictions for `texts` (int8 copy made once, on first request)."""
+        """Return calibrated predictions for `texts` (int8 copy made once per backend, on first request)."""
         cfg = config or InferenceConfig()
-        model = self.model
+        model: ScoringModel = self.model
         if cfg.quantize_int8:
-            if self._quantized is None:
-                self._quantized = quantize_int8(self.model)
-            model = self._quantized
+            if cfg.int8_backend not in self._quantized:
+                self._quantized[cfg.int8_backend] = quantize_int8(
+                    self.model, backend=cfg.int8_backend, threads=cfg.num_threads
+                )
+            model = self._quantized[cfg.int8_backend]
         return predict(
             model, self.tokenizer, texts, cfg, temperature=self.temperature, return_embeddings=return_embeddings
         )

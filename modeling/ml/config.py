@@ -12,6 +12,7 @@ Truncation = Literal["head", "head_tail"]
 InferenceTruncation = Literal["head", "head_tail", "sliding_window"]
 DeviceRequest = Literal["auto", "cpu", "cuda"]
 PrecisionRequest = Literal["auto", "fp32", "bf16", "fp16"]
+Int8Backend = Literal["onnxruntime", "torch"]
 
 
 def _require(condition: bool, message: str) -> None:
@@ -96,9 +97,15 @@ class InferenceConfig:
     precision: PrecisionRequest = "auto"
     num_threads: int | None = None
     quantize_int8: bool = False
+    # How int8 runs: an ONNX Runtime export (faster on CPU, see modeling.ml.onnx_int8) or torch.ao.
+    int8_backend: Int8Backend = "onnxruntime"
 
     def __post_init__(self) -> None:
         """Refuse values that would fail later, in the middle of a scoring run."""
+        _require(
+            self.int8_backend in ("onnxruntime", "torch"),
+            f"int8_backend must be onnxruntime|torch, got {self.int8_backend!r}",
+        )
         _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _require(self.max_length >= 8, f"max_length must be >= 8, got {self.max_length}")
         _require(self.stride is None or self.stride >= 1, f"stride must be >= 1 or None, got {self.stride}")

@@ -29,6 +29,8 @@ def artifact_runner(spec: ModelSpec) -> tuple[list[str], Runner]:
         # The batch is scored longest-first in chunks of this many texts. On a CPU, padding costs as
         # much as real tokens and a bigger matrix buys little: chunks of 8 scored 106 tweets/s (fp32)
         # and 391 (int8) on one core, one padded batch of 64 only 60 and 184. A GPU wants big batches.
+        # int8 runs in ONNX Runtime (InferenceConfig.int8_backend): 1.4x torch.ao's int8 per CPU-second
+        # in chunks of 4-16, 2x for single texts (see modeling.ml.onnx_int8). The warm-up builds it.
         batch_size=CPU_FORWARD_BATCH if on_cpu else GPU_FORWARD_BATCH,
         max_length=spec.max_length,
         truncation=spec.truncation,  # type: ignore[arg-type]
