@@ -1,0 +1,91 @@
+"""CPU cost of scoring tweets with the demo model: fp32, torch.ao int8 and ONNX Runtime int8, one run.
+
+    nice .venv/bin/python benchmarks/int8_backends.py [--texts 256] [--rounds 3] [--sizes 1,4,8,16]
+
+The demo model of ``predict_api.py`` (MiniLM fine-tuned on 600 demo tweets, cached under var/benchmarks/)
+scores eval tweets through ``Classifier.predict`` exactly as the model server does (max length 64,
+chunks of 8, pooled embeddings on, one thread), in requests of 1, 4, 8 and 16 texts. The three ways run
+interleaved round by round, so a change in the machine's load hits them alike. Reported per way and
+request size: CPU milliseconds per text (``time.process_time``: this process's user + system time, less
+sensitive to other processes than wall time), texts per CPU-second and the ratio to torch's int8 (the
+serving path before ONNX Runtime) and to fp32 (what the naive baseline runs). Also the label agreement
+of each int8 way with fp32 on the texts, and what building the int8 copy cost once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from benchmarks._data import tweet_splits  # noqa: E402
+from benchmarks.predict_api import MAX_LENGTH, demo_artifact  # noqa: E402
+from modeling.ml.artifacts import load_artifact  # noqa: E402
+from modeling.ml.config import InferenceConfig  # noqa: E402
+
+WAYS = {
+    "fp32": InferenceConfig(batch_size=8, max_length=MAX_LENGTH, device="cpu", num_threads=1),
+    "int8 torch": InferenceConfig(
+        batch_size=8, max_length=MAX_LENGTH, device="cpu", num_threads=1, quantize_int8=True, int8_backend="torch"
+    ),
+    "int8 onnxruntime": InferenceConfig(
+        batch_size=8, max_length=MAX_LENGTH, device="cpu", num_threads=1, quantize_int8=True, int8_backend="onnxruntime"
+    ),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 8, 16])
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+
+    path, _ = demo_artifact()
+    classifier = load_artifact(path)
+    texts = list(tweet_splits([600]).eval.texts)[: args.texts]
+    labels = {}
+    for name, config in WAYS.items():  # builds the int8 copies (timed) and warms every way up
+        started = time.perf_counter()
+        labels[name] = classifier.predict(texts, config).labels
+        if config.quantize_int8:
+            print(f"{name}: building the int8 copy and one pass over {len(texts)} texts took "
+                  f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+    for name in WAYS:
+        if name != "fp32":
+            agreement = (labels[name] == labels["fp32"]).mean()
+            print(f"{name}: label agreement with fp32 on {len(texts)} eval tweets {agreement:.1%}")
+
+    cpu = {(name, size): 0.0 for name in WAYS for size in args.sizes}
+    for _ in range(args.rounds):
+        for size in args.sizes:
+            for name, config in WAYS.items():
+                started = time.process_time()
+                for i in range(0, len(texts), size):
+                    classifier.predict(texts[i : i + size], config, return_embeddings=True)
+                cpu[name, size] += time.process_time() - started
+
+    scored = args.rounds * len(texts)
+    print(f"\nCPU ms per text, one thread ({args.rounds} rounds x {len(texts)} tweets per request size):")
+    header = f"{'texts/request':>13}  {'way':18} {'CPU ms/text':>11} {'texts/CPU-s':>11}"
+    print(f"{header} {'vs torch int8':>13} {'vs fp32':>8}")
+    for size in args.sizes:
+        for name in WAYS:
+            ms = cpu[name, size] / scored * 1000
+            print(
+                f"{size:>13}  {name:18} {ms:>11.2f} {1000 / ms:>11.0f} "
+                f"{cpu['int8 torch', size] / cpu[name, size]:>12.2f}x {cpu['fp32', size] / cpu[name, size]:>7.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
