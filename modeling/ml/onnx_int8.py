@@ -18,9 +18,12 @@ compute slots use it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,7 +109,7 @@ def export_session(model: PreTrainedModel, *, threads: int = 1, quantize: bool =
         fp32, int8 = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
         _export(source, fp32)
         if quantize:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _quiet_quantizer():
                 warnings.simplefilter("ignore")
                 quantize_dynamic(
                     fp32,
@@ -123,6 +126,25 @@ def export_session(model: PreTrainedModel, *, threads: int = 1, quantize: bool =
         graph = (int8 if quantize else fp32).read_bytes()
         session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     return OnnxInt8Model(session=session, config=model.config, threads=threads)
+
+
+class _DropQuantizerChatter(logging.Filter):
+    """Drop the records ONNX Runtime's quantizer logs on the root logger (one per tensor, at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "/onnxruntime/quantization/" not in record.pathname.replace("\\", "/")
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """Filter the quantizer's root-logger chatter while it runs; other threads' records still pass."""
+    chatter = _DropQuantizerChatter()
+    root = logging.getLogger()
+    root.addFilter(chatter)
+    try:
+        yield
+    finally:
+        root.removeFilter(chatter)
 
 
 def _export(model: PreTrainedModel, dest: Path) -> None:

@@ -134,3 +134,14 @@ def test_concurrent_calls_on_one_session_give_the_single_threaded_answers(
 def test_an_unknown_int8_backend_is_refused() -> None:
     with pytest.raises(ConfigError, match="int8_backend"):
         InferenceConfig(int8_backend="tensorrt")  # type: ignore[arg-type]
+
+
+def test_the_quantizer_chatter_stays_out_of_the_logs(
+    trained_roberta: Trained, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        logging.getLogger().info("a record of our own")
+        quantize_int8(trained_roberta.checkpoint.model, threads=1)
+    assert [r.getMessage() for r in caplog.records] == ["a record of our own"]
