@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from benchmarks._data import tweet_splits  # noqa: E402
+from benchmarks._machine import speed_line  # noqa: E402
 from benchmarks.predict_api import MAX_LENGTH, demo_artifact  # noqa: E402
 from modeling.ml.artifacts import load_artifact  # noqa: E402
 from modeling.ml.config import InferenceConfig  # noqa: E402
@@ -50,6 +51,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
 
+    print(speed_line())
     path, _ = demo_artifact()
     classifier = load_artifact(path)
     texts = list(tweet_splits([600]).eval.texts)[: args.texts]

@@ -555,6 +555,9 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     print(f"load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    from benchmarks._machine import speed_line
+
+    print(speed_line())
     artifact, manifest = demo_artifact()
     with tempfile.TemporaryDirectory(prefix="bench-predict-", dir="/tmp") as tmp:
         var_dir = Path(tmp)

@@ -582,6 +582,10 @@ def main() -> None:
     args = parse_args()
     url, maintenance = bench_url(args.database)
     print(f"load average at start: {load()}")
+    sys.path.insert(0, str(ROOT))
+    from benchmarks._machine import speed_line
+
+    print(speed_line())
     recreate_database(maintenance, args.database)
     try:
         with tempfile.TemporaryDirectory(prefix="loopline-queue-bench-") as tmp:
