@@ -3,9 +3,10 @@
 A plain request is what every client library sends: ``Content-Type: application/json``, an ``Accept``
 of ``*/*`` or ``application/json`` (or none), no query string. For it DRF's content negotiation, its
 parser selection and its renderer always land on the same answer; computing that answer per request
-was about a fifth of the web's in-process CPU per prediction (py-spy, one text per request). Anything else (``?format=``, ``Accept:
-application/json; indent=4``, a form body, a charset, a body the fast decoder refuses) takes DRF's
-ordinary path, so every status code, error message and byte of output stays what DRF gives.
+was about a fifth of the web's in-process CPU per prediction (py-spy, one text per request). Anything
+else (``?format=``, ``Accept: application/json; indent=4``, a form body, a charset, a body the fast
+decoder refuses) takes DRF's ordinary path, so every status code, error message and byte of output
+stays what DRF gives.
 """
 
 from __future__ import annotations
