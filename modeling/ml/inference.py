@@ -28,6 +28,7 @@ from modeling.ml.runtime import (
     autocast,
     available_cores,
     detect_runtime,
+    mean_pool,
     set_mode,
     set_threads,
     to_device,
@@ -116,13 +117,6 @@ def _forward_batch(
     if not want_embeddings:
         return logits, None
     return logits, mean_pool(out.hidden_states[-1], attention).cpu().numpy()
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Return the attention-mask-weighted mean over tokens of (batch, seq, hidden) states, as float32."""
-    weights = attention_mask.unsqueeze(-1).to(torch.float32)
-    total = (hidden.to(torch.float32) * weights).sum(dim=1)
-    return total / weights.sum(dim=1).clamp(min=1.0)
 
 
 def predict(

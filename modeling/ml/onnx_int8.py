@@ -34,7 +34,7 @@ import torch
 from transformers import PreTrainedModel
 
 from modeling.ml.errors import ConfigError
-from modeling.ml.runtime import set_mode
+from modeling.ml.runtime import mean_pool, set_mode
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -60,9 +60,7 @@ class _Export(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-        weights = attention_mask.unsqueeze(-1).to(torch.float32)
-        pooled = (out.hidden_states[-1].to(torch.float32) * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return out.logits.float(), pooled
+        return out.logits.float(), mean_pool(out.hidden_states[-1], attention_mask)
 
 
 @dataclass(eq=False)  # identity semantics: usable as a weak dict key
@@ -72,8 +70,6 @@ class OnnxInt8Model:
     session: Any
     config: Any  # the source model's transformers config (num_labels, hidden_size)
     threads: int
-
-    training = False  # never trains; lets code written for torch modules ask
 
     def forward(
         self, ids: np.ndarray, mask: np.ndarray, want_embeddings: bool

@@ -115,6 +115,13 @@ def to_device(module: torch.nn.Module, device: str | torch.device) -> None:
     module.to(device)
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Return the attention-mask-weighted mean over tokens of (batch, seq, hidden) states, as float32."""
+    weights = attention_mask.unsqueeze(-1).to(torch.float32)
+    total = (hidden.to(torch.float32) * weights).sum(dim=1)
+    return total / weights.sum(dim=1).clamp(min=1.0)
+
+
 def set_mode(module: torch.nn.Module, *, training: bool) -> None:
     """Switch a module between training (dropout on) and eval mode.
 
