@@ -437,11 +437,11 @@ def explain_next(project_id: int, user_id: int) -> str:
     from django.db import transaction
 
     from labeling.models import Project
-    from labeling.services.queue.leasing import _candidates, _locking
+    from labeling.services.queue import rows
 
     project, user = Project.objects.get(pk=project_id), get_user_model().objects.get(pk=user_id)
     with transaction.atomic():
-        plan = _locking(_candidates(project, user))[:1].explain(analyze=True, buffers=True)
+        plan = rows.explain_candidate(project.pk, user.pk, analyze=True)
         transaction.set_rollback(True)
     return plan
 

@@ -23,8 +23,8 @@ from labeling.services.queue import (
     lease_expire_sweep,
     queue_next,
     queue_set_priorities,
+    rows,
 )
-from labeling.services.queue.leasing import _candidates, _locking
 from tests.conftest import requires_postgres
 from tests.factories import ItemFactory, MembershipFactory, UserFactory
 from webapp.errors import Conflict
@@ -205,8 +205,10 @@ def test_the_next_item_query_reads_the_candidate_index_in_order_without_sorting_
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE labeling_item")
     with transaction.atomic():
-        plan = _locking(_candidates(project, reviewer))[:1].explain()
-    assert "item_queue_candidates" in plan, plan
+        plan = rows.explain_candidate(project.pk, reviewer.pk)  # the statement queue_next runs
+        passing = rows.explain_candidate(project.pk, reviewer.pk, [1, 2])  # with items it holds or passed
+    assert "item_queue_candidates" in plan and "item_queue_candidates" in passing, plan + passing
+    assert "Sort" not in passing and "Seq Scan on labeling_item" not in passing, passing
     assert "Sort" not in plan and "Seq Scan on labeling_item" not in plan, plan
     lease = queue_next(project=project, user=reviewer)
     top = Item.objects.filter(project=project).order_by("-priority", "id").first()

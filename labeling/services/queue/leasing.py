@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from labeling.models import QUEUE_OPEN, Annotation, Item, Lease, Project, Skip
+from labeling.services.queue import rows
 from labeling.services.queue.counters import Tally, _writing
 from labeling.services.queue.gold import Derived, _active_leases, _apply, _effective
 from labeling.services.queue.lease_checks import _check_lease_usable, _lease_of, _lock_item
@@ -42,13 +43,15 @@ def _release_expired(project: Project | None, now: datetime, limit: int) -> int:
     """Release up to ``limit`` expired leases, oldest first, and return their items to the queue; return how many.
 
     With a project this reads the partial ``lease_active_expiry`` index (project, expires_at) from its
-    oldest entry, so the lazy release on every next-item call costs one short index probe.
+    oldest entry, so the lazy release on every next-item call costs one short index probe (its SQL is
+    prepared once: ``rows``).
     """
-    expired = Lease.objects.filter(released_at__isnull=True, expires_at__lte=now)
     if project is not None:
-        expired = expired.filter(project=project)
+        oldest = rows.expired_leases(project.pk, now, limit)
+    else:
+        expired = Lease.objects.filter(released_at__isnull=True, expires_at__lte=now).order_by("expires_at")
+        oldest = list(expired.values_list("id", "item_id", "project_id")[:limit])
     released = 0
-    oldest = expired.order_by("expires_at").values_list("id", "item_id", "project_id")[:limit]
     for lease_id, item_id, project_id in oldest:
         with _writing(project_id) as tally:
             item = _locking(Item.objects.filter(pk=item_id)).first()
@@ -89,8 +92,7 @@ def _has_room(item: Item, now: datetime) -> bool:
 
 def _held(project: Project, user: Any, now: datetime) -> list[Lease]:
     """Return the reviewer's active leases in the project, oldest (the item on screen) first, items loaded."""
-    active = Lease.objects.filter(project=project, user=user, released_at__isnull=True, expires_at__gt=now)
-    return list(active.select_related("item__predicted_label").order_by("created_at"))
+    return rows.held_leases(project.pk, user.pk, now)
 
 
 def _serialize_reviewer(project: Project, user: Any) -> None:
@@ -119,10 +121,10 @@ def _lease_one(
     passed = [lease.item_id for lease in held]
     # Strictly after the reviewer's newest lease: the oldest-first order decides which item is on screen.
     created = max([now, *(lease.created_at + timedelta(microseconds=1) for lease in held)])
-    candidates = _candidates(project, user).select_related("predicted_label")
-    # One row at a time: locking a whole page would hide all of it from concurrent reviewers.
+    # One row at a time: locking a whole page would hide all of it from concurrent reviewers. The
+    # statement is _candidates(...).select_related("predicted_label") locked, its SQL prepared once.
     for _ in range(CANDIDATES):
-        item = _locking(candidates.exclude(pk__in=passed))[:1].first()
+        item = rows.lock_candidate(project.pk, user.pk, passed)
         if item is None:
             return None
         if _has_room(item, now):

@@ -1,0 +1,175 @@
+"""The next-item call's three reads as SQL written once per process: the expiry probe, the reviewer's
+held leases (with their items and suggested labels) and the locked candidate.
+
+Building these querysets cost more CPU than running them: on the 2-core benchmark machine
+``queue_next`` spent ~14 ms of Python per call, ~9 of them in the ORM compiling these three statements
+(``benchmarks/queue_latency.py``; the database ran each in under 2 ms). The SQL is the ORM's own, held
+as text: columns come from the models' metadata, so a new field follows the model, and rows become
+instances through the converters the ORM applies (``Model.from_db``). The tests pin the behaviour on
+SQLite and PostgreSQL alike; ``EXPLAIN`` of the candidate statement in the benchmark shows the partial
+``item_queue_candidates`` index read from its top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+
+from labeling.models import Annotation, Item, Label, Lease, Skip
+
+Converter = Callable[[Any, Any, Any], Any]
+
+
+class _Columns:
+    """One model's concrete columns under a table alias, and the converters that turn them into field values."""
+
+    def __init__(self, model: type[Model], alias: str, attnames: Sequence[str] | None = None) -> None:
+        fields: list[Field[Any, Any]] = [
+            field for field in model._meta.concrete_fields if attnames is None or field.attname in attnames
+        ]
+        quote = connection.ops.quote_name
+        self.model = model
+        self.attnames = [field.attname for field in fields]
+        self.sql = ", ".join(f"{alias}.{quote(field.column)}" for field in fields)
+        self.converters: list[tuple[int, list[Converter], Any]] = []
+        for index, field in enumerate(fields):
+            column = field.get_col(alias)
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if converters:
+                self.converters.append((index, converters, column))
+
+    def __len__(self) -> int:
+        return len(self.attnames)
+
+    def convert(self, values: Sequence[Any]) -> list[Any]:
+        """Return ``values`` (these columns, in order) as field values, converted as the ORM converts them."""
+        row = list(values)
+        for index, converters, column in self.converters:
+            for converter in converters:
+                row[index] = converter(row[index], column, connection)
+        return row
+
+    def instance(self, values: Sequence[Any]) -> Any:
+        """Return the model instance of ``values`` (every concrete column, in order), as the ORM would load it."""
+        return self.model.from_db(connection.alias, self.attnames, self.convert(values))
+
+
+@cache
+def _shapes(vendor: str) -> dict[str, Any]:
+    """Return the statements and column sets for ``vendor`` (built once: the models do not change at run time)."""
+    quote = connection.ops.quote_name
+    lease, item, label = _Columns(Lease, "le"), _Columns(Item, "it"), _Columns(Label, "lb")
+    expired = _Columns(Lease, "le", ["id", "item_id", "project_id"])
+    item_table, label_table = quote(Item._meta.db_table), quote(Label._meta.db_table)
+    # The partial index's condition (QUEUE_OPEN), written as the ORM writes it, so the planner matches it.
+    priority, status, overlap = (f"it.{quote(name)}" for name in ("priority", "status", "overlap_target"))
+    queue_open = (
+        f"{priority} IS NOT NULL AND ({status} = 'queued' OR ({overlap} > 1 AND {status} IN ('leased', 'labeled')))"
+    )
+    unseen = " ".join(
+        f"AND NOT EXISTS (SELECT 1 FROM {quote(model._meta.db_table)} u WHERE u.item_id = it.id AND u.user_id = %s)"  # noqa: S608
+        for model in (Annotation, Skip)
+    )
+    lock = " FOR UPDATE OF it SKIP LOCKED" if vendor == "postgresql" else ""
+    # Every name below comes from the models' metadata, every value is a placeholder.
+    return {
+        "lease": lease,
+        "item": item,
+        "label": label,
+        "expired_columns": expired,
+        "expired": (
+            f"SELECT {expired.sql} FROM {quote(Lease._meta.db_table)} le "  # noqa: S608
+            "WHERE le.project_id = %s AND le.released_at IS NULL AND le.expires_at <= %s "
+            "ORDER BY le.expires_at LIMIT %s"
+        ),
+        "held": (
+            f"SELECT {lease.sql}, {item.sql}, {label.sql} FROM {quote(Lease._meta.db_table)} le "  # noqa: S608
+            f"INNER JOIN {item_table} it ON le.item_id = it.id "
+            f"LEFT OUTER JOIN {label_table} lb ON it.predicted_label_id = lb.id "
+            "WHERE le.project_id = %s AND le.user_id = %s AND le.released_at IS NULL AND le.expires_at > %s "
+            "ORDER BY le.created_at"
+        ),
+        # {passed} is filled per call with one placeholder per item the reviewer already holds or passed.
+        "candidate": (
+            f"SELECT {item.sql}, {label.sql} FROM {item_table} it "  # noqa: S608
+            f"LEFT OUTER JOIN {label_table} lb ON it.predicted_label_id = lb.id "
+            f"WHERE {queue_open} {unseen} AND it.project_id = %s{{passed}} "
+            f"ORDER BY it.priority DESC, it.id ASC LIMIT 1{lock}"
+        ),
+    }
+
+
+def _param(value: Any) -> Any:
+    """Adapt a parameter as the ORM would for its column (a datetime for SQLite's text columns)."""
+    return connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+
+def _item_with_label(shapes: dict[str, Any], row: Sequence[Any]) -> Item:
+    item_columns, label_columns = shapes["item"], shapes["label"]
+    item: Item = item_columns.instance(row[: len(item_columns)])
+    label_row = row[len(item_columns) : len(item_columns) + len(label_columns)]
+    # The suggested label, loaded like select_related("predicted_label"): None when the item has none.
+    item.predicted_label = label_columns.instance(label_row) if label_row[0] is not None else None
+    return item
+
+
+def expired_leases(project_id: int, now: datetime, limit: int) -> list[tuple[Any, int, int]]:
+    """Return up to ``limit`` expired, unreleased leases of the project, oldest first, as (id, item id, project id)."""
+    shapes = _shapes(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(shapes["expired"], [project_id, _param(now), limit])
+        rows = cursor.fetchall()
+    columns: _Columns = shapes["expired_columns"]
+    # The columns come in the model's field order: id, project, item.
+    converted = [dict(zip(columns.attnames, columns.convert(row), strict=True)) for row in rows]
+    return [(values["id"], values["item_id"], values["project_id"]) for values in converted]
+
+
+def held_leases(project_id: int, user_id: int, now: datetime) -> list[Lease]:
+    """Return the reviewer's active leases in the project, oldest first, each with its item and suggested label."""
+    shapes = _shapes(connection.vendor)
+    lease_columns: _Columns = shapes["lease"]
+    with connection.cursor() as cursor:
+        cursor.execute(shapes["held"], [project_id, user_id, _param(now)])
+        rows = cursor.fetchall()
+    leases = []
+    for row in rows:
+        lease: Lease = lease_columns.instance(row[: len(lease_columns)])
+        lease.item = _item_with_label(shapes, row[len(lease_columns) :])
+        leases.append(lease)
+    return leases
+
+
+def lock_candidate(project_id: int, user_id: int, passed: Sequence[int]) -> Item | None:
+    """Lock and return the highest-priority open item the reviewer never labeled, skipped or passed; None if none.
+
+    On PostgreSQL the row is locked ``FOR UPDATE SKIP LOCKED``: a row another reviewer's transaction
+    holds is stepped over, never waited for. SQLite serialises writers, so it needs no row lock.
+    """
+    shapes = _shapes(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(*_candidate_statement(shapes, project_id, user_id, passed))
+        row = cursor.fetchone()
+    return None if row is None else _item_with_label(shapes, row)
+
+
+def _candidate_statement(
+    shapes: dict[str, Any], project_id: int, user_id: int, passed: Sequence[int]
+) -> tuple[str, list[Any]]:
+    exclude = f" AND it.id NOT IN ({', '.join(['%s'] * len(passed))})" if passed else ""
+    return shapes["candidate"].format(passed=exclude), [user_id, user_id, project_id, *passed]
+
+
+def explain_candidate(project_id: int, user_id: int, passed: Sequence[int] = (), *, analyze: bool = False) -> str:
+    """Return PostgreSQL's plan for the candidate statement (``analyze`` runs it: call it in a rolled-back
+    transaction, since the statement locks its row)."""
+    sql, params = _candidate_statement(_shapes(connection.vendor), project_id, user_id, passed)
+    options = "(ANALYZE, BUFFERS) " if analyze else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {options}{sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())

@@ -1,0 +1,118 @@
+"""The next-item call's prepared SQL (``labeling.services.queue.rows``) against the ORM querysets it replaced.
+
+The querysets stay the readable definition; each test builds a queue state, then asserts the prepared
+statement answers exactly what the queryset answers, with the same field values and related objects
+loaded, on SQLite and on PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from labeling.models import Annotation, Item, Lease, Skip
+from labeling.services.queue import annotation_submit, queue_hold, rows
+from labeling.services.queue.leasing import _candidates
+from tests.labeling.test_queue import make_queue, reviewer_named
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = [field.attname for field in Item._meta.concrete_fields]
+
+
+def orm_candidate(project, user, passed):
+    return _candidates(project, user).select_related("predicted_label").exclude(pk__in=passed).first()
+
+
+def same_item(left: Item | None, right: Item | None) -> None:
+    assert (left is None) == (right is None)
+    if left is None or right is None:
+        return
+    assert [getattr(left, name) for name in FIELDS] == [getattr(right, name) for name in FIELDS]
+
+
+def test_the_candidate_is_the_querysets_first_row_as_the_queue_changes(project, reviewer):
+    items = make_queue(project, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    other = reviewer_named(project, "other")
+    label = project.labels.first()
+    # The top item: annotated by this reviewer; the second: skipped; the third: an overlap item another
+    # reviewer labeled (still open for this one); the fourth: passed over by this call.
+    Annotation.objects.create(project=project, item=items[0], user=reviewer, label=label)
+    Skip.objects.create(item=items[1], user=reviewer)
+    Item.objects.filter(pk=items[2].pk).update(overlap_target=2, status=Item.Status.LABELED)
+    Annotation.objects.create(project=project, item=items[2], user=other, label=label)
+    for passed in ([], [items[2].pk], [items[2].pk, items[3].pk], [item.pk for item in items]):
+        expected, got = orm_candidate(project, reviewer, passed), rows.lock_candidate(project.pk, reviewer.pk, passed)
+        same_item(expected, got)
+    # For the other reviewer the annotated and skipped items are still candidates; the overlap one is not.
+    same_item(orm_candidate(project, other, []), rows.lock_candidate(project.pk, other.pk, []))
+    assert rows.lock_candidate(project.pk, other.pk, []).pk == items[0].pk
+
+
+def test_the_candidate_comes_with_its_suggested_label_loaded_without_another_query(project, reviewer):
+    suggested, plain = make_queue(project, [0.9, 0.1])
+    label = project.labels.last()
+    Item.objects.filter(pk=suggested.pk).update(predicted_label=label, predicted_confidence=0.75)
+    item = rows.lock_candidate(project.pk, reviewer.pk, [])
+    with CaptureQueriesContext(transaction.get_connection()) as context:
+        assert item is not None and item.predicted_label is not None
+        assert (item.predicted_label.pk, item.predicted_label.name, item.predicted_confidence) == (
+            label.pk,
+            label.name,
+            0.75,
+        )
+    assert len(context.captured_queries) == 0
+    after = rows.lock_candidate(project.pk, reviewer.pk, [suggested.pk])
+    with CaptureQueriesContext(transaction.get_connection()) as context:
+        assert after is not None and after.pk == plain.pk and after.predicted_label is None
+    assert len(context.captured_queries) == 0
+
+
+def test_held_leases_equal_the_querysets_oldest_first_with_items_loaded(project, reviewer):
+    make_queue(project, [0.9, 0.8, 0.7])
+    held = queue_hold(project=project, user=reviewer, count=2)
+    now = timezone.now()
+    expected = list(
+        Lease.objects.filter(project=project, user=reviewer, released_at__isnull=True, expires_at__gt=now)
+        .select_related("item__predicted_label")
+        .order_by("created_at")
+    )
+    got = rows.held_leases(project.pk, reviewer.pk, now)
+    assert [lease.pk for lease in got] == [lease.pk for lease in expected] == [lease.pk for lease in held]
+    for mine, theirs in zip(got, expected, strict=True):
+        assert (mine.created_at, mine.expires_at, mine.released_at, mine.user_id) == (
+            theirs.created_at,
+            theirs.expires_at,
+            theirs.released_at,
+            theirs.user_id,
+        )
+        same_item(mine.item, theirs.item)
+    # A lease that lapsed or was released is not held; another reviewer's never is.
+    Lease.objects.filter(pk=got[0].pk).update(expires_at=now - timedelta(seconds=1))
+    assert [lease.pk for lease in rows.held_leases(project.pk, reviewer.pk, now)] == [got[1].pk]
+    annotation_submit(
+        project=project, user=reviewer, item=got[1].item_id, label=project.labels.first().pk, lease_id=got[1].pk
+    )
+    assert rows.held_leases(project.pk, reviewer.pk, now) == []
+    assert rows.held_leases(project.pk, reviewer_named(project, "someone").pk, now) == []
+
+
+def test_expired_leases_are_the_oldest_lapsed_unreleased_ones_up_to_the_limit(project, reviewer):
+    make_queue(project, [0.9, 0.8, 0.7, 0.6])
+    held = queue_hold(project=project, user=reviewer, count=2)
+    other = queue_hold(project=project, user=reviewer_named(project, "other"), count=2)
+    now = timezone.now()
+    for offset, lease in enumerate([*held, *other]):
+        Lease.objects.filter(pk=lease.pk).update(expires_at=now - timedelta(minutes=10 - offset))
+    Lease.objects.filter(pk=other[1].pk).update(released_at=now)  # released: not expired, whatever its time
+    expected = [held[0].pk, held[1].pk, other[0].pk]
+    assert [lease_id for lease_id, _, _ in rows.expired_leases(project.pk, now, 20)] == expected
+    assert rows.expired_leases(project.pk, now, 2) == [
+        (held[0].pk, held[0].item_id, project.pk),
+        (held[1].pk, held[1].item_id, project.pk),
+    ]
+    assert rows.expired_leases(project.pk, now - timedelta(hours=1), 20) == []
