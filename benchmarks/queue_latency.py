@@ -435,13 +435,14 @@ def explain_next(project_id: int, user_id: int) -> str:
     """EXPLAIN ANALYZE the next-item query (rolled back, so its row lock is never kept)."""
     from django.contrib.auth import get_user_model
     from django.db import transaction
+    from django.utils import timezone
 
     from labeling.models import Project
     from labeling.services.queue import rows
 
     project, user = Project.objects.get(pk=project_id), get_user_model().objects.get(pk=user_id)
     with transaction.atomic():
-        plan = rows.explain_candidate(project.pk, user.pk, analyze=True)
+        plan = rows.explain_candidate(project.pk, user.pk, timezone.now(), analyze=True)
         transaction.set_rollback(True)
     return plan
 

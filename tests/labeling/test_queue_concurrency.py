@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from labeling.models import Item, Lease, ProjectCounts
 from labeling.services.counts import project_recount
@@ -205,8 +206,8 @@ def test_the_next_item_query_reads_the_candidate_index_in_order_without_sorting_
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE labeling_item")
     with transaction.atomic():
-        plan = rows.explain_candidate(project.pk, reviewer.pk)  # the statement queue_next runs
-        passing = rows.explain_candidate(project.pk, reviewer.pk, [1, 2])  # with items it holds or passed
+        plan = rows.explain_candidate(project.pk, reviewer.pk, timezone.now())  # the statement queue_next runs
+        passing = rows.explain_candidate(project.pk, reviewer.pk, timezone.now(), [1, 2])  # items held or passed
     assert "item_queue_candidates" in plan and "item_queue_candidates" in passing, plan + passing
     assert "Sort" not in passing and "Seq Scan on labeling_item" not in passing, passing
     assert "Sort" not in plan and "Seq Scan on labeling_item" not in plan, plan

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from labeling.models import Annotation, Item, Lease, Skip
 from labeling.services.queue import annotation_submit, queue_hold, rows
+from labeling.services.queue.gold import _active_leases, _effective
 from labeling.services.queue.leasing import _candidates
 from tests.labeling.test_queue import make_queue, reviewer_named
 
@@ -25,7 +26,18 @@ FIELDS = [field.attname for field in Item._meta.concrete_fields]
 
 
 def orm_candidate(project, user, passed):
-    return _candidates(project, user).select_related("predicted_label").exclude(pk__in=passed).first()
+    """The first queryset candidate with room, as the ORM-only next-item call found it (one row at a time)."""
+    now = timezone.now()
+    for item in _candidates(project, user).select_related("predicted_label").exclude(pk__in=passed):
+        if item.status == Item.Status.QUEUED:
+            return item
+        if _active_leases(item, now).count() + len(_effective(item)) < item.overlap_target:
+            return item
+    return None
+
+
+def candidate(project, user, passed):
+    return rows.lock_candidate(project.pk, user.pk, passed, timezone.now())
 
 
 def same_item(left: Item | None, right: Item | None) -> None:
@@ -46,18 +58,45 @@ def test_the_candidate_is_the_querysets_first_row_as_the_queue_changes(project, 
     Item.objects.filter(pk=items[2].pk).update(overlap_target=2, status=Item.Status.LABELED)
     Annotation.objects.create(project=project, item=items[2], user=other, label=label)
     for passed in ([], [items[2].pk], [items[2].pk, items[3].pk], [item.pk for item in items]):
-        expected, got = orm_candidate(project, reviewer, passed), rows.lock_candidate(project.pk, reviewer.pk, passed)
+        expected, got = orm_candidate(project, reviewer, passed), candidate(project, reviewer, passed)
         same_item(expected, got)
     # For the other reviewer the annotated and skipped items are still candidates; the overlap one is not.
-    same_item(orm_candidate(project, other, []), rows.lock_candidate(project.pk, other.pk, []))
-    assert rows.lock_candidate(project.pk, other.pk, []).pk == items[0].pk
+    same_item(orm_candidate(project, other, []), candidate(project, other, []))
+    assert candidate(project, other, []).pk == items[0].pk
+
+
+def test_overlap_items_whose_places_are_taken_are_stepped_over_and_counted_like_the_gold_rules(project, reviewer):
+    first, second, third = make_queue(project, [0.9, 0.8, 0.7])
+    Item.objects.filter(pk__in=[first.pk, second.pk]).update(overlap_target=2, status=Item.Status.LEASED)
+    a, b, c = (reviewer_named(project, name) for name in ("a", "b", "c"))
+    label = project.labels.first()
+    now = timezone.now()
+    # first: one active lease and one standing label fill its two places. second: a lapsed lease, a
+    # released one and a retracted label take none of them; b's two labels (a change of mind) take one.
+    Lease.objects.create(project=project, item=first, user=a, expires_at=now + timedelta(minutes=5))
+    Annotation.objects.create(project=project, item=first, user=b, label=label)
+    Lease.objects.create(project=project, item=second, user=a, expires_at=now - timedelta(seconds=1))
+    Lease.objects.create(project=project, item=second, user=b, expires_at=now + timedelta(minutes=5), released_at=now)
+    retracted = Annotation.objects.create(project=project, item=second, user=c, label=label)
+    Annotation.objects.create(
+        project=project, item=second, user=c, label=label, kind=Annotation.Kind.RETRACT, retracts=retracted
+    )
+    Annotation.objects.create(project=project, item=second, user=b, label=label)
+    Annotation.objects.create(project=project, item=second, user=b, label=label)
+    assert rows.places_taken(first.pk, now) == 2 == _active_leases(first, now).count() + len(_effective(first))
+    assert rows.places_taken(second.pk, now) == 1 == _active_leases(second, now).count() + len(_effective(second))
+    same_item(orm_candidate(project, reviewer, []), candidate(project, reviewer, []))
+    assert candidate(project, reviewer, []).pk == second.pk
+    Lease.objects.create(project=project, item=second, user=c, expires_at=now + timedelta(minutes=5))
+    same_item(orm_candidate(project, reviewer, []), candidate(project, reviewer, []))
+    assert candidate(project, reviewer, []).pk == third.pk
 
 
 def test_the_candidate_comes_with_its_suggested_label_loaded_without_another_query(project, reviewer):
     suggested, plain = make_queue(project, [0.9, 0.1])
     label = project.labels.last()
     Item.objects.filter(pk=suggested.pk).update(predicted_label=label, predicted_confidence=0.75)
-    item = rows.lock_candidate(project.pk, reviewer.pk, [])
+    item = candidate(project, reviewer, [])
     with CaptureQueriesContext(transaction.get_connection()) as context:
         assert item is not None and item.predicted_label is not None
         assert (item.predicted_label.pk, item.predicted_label.name, item.predicted_confidence) == (
@@ -66,7 +105,7 @@ def test_the_candidate_comes_with_its_suggested_label_loaded_without_another_que
             0.75,
         )
     assert len(context.captured_queries) == 0
-    after = rows.lock_candidate(project.pk, reviewer.pk, [suggested.pk])
+    after = candidate(project, reviewer, [suggested.pk])
     with CaptureQueriesContext(transaction.get_connection()) as context:
         assert after is not None and after.pk == plain.pk and after.predicted_label is None
     assert len(context.captured_queries) == 0

@@ -19,7 +19,7 @@ from django.utils import timezone
 from labeling.models import QUEUE_OPEN, Annotation, Item, Lease, Project, Skip
 from labeling.services.queue import rows
 from labeling.services.queue.counters import Tally, _writing
-from labeling.services.queue.gold import Derived, _active_leases, _apply, _effective
+from labeling.services.queue.gold import Derived, _apply
 from labeling.services.queue.lease_checks import _check_lease_usable, _lease_of, _lock_item
 from webapp.errors import NotFound, ValidationFailed
 
@@ -87,7 +87,7 @@ def _candidates(project: Project, user: Any) -> Any:
 def _has_room(item: Item, now: datetime) -> bool:
     if item.status == Item.Status.QUEUED:
         return True  # a queued item has no active lease: leasing it makes it leased, under this same lock
-    return _active_leases(item, now).count() + len(_effective(item)) < item.overlap_target
+    return rows.places_taken(item.pk, now) < item.overlap_target
 
 
 def _held(project: Project, user: Any, now: datetime) -> list[Lease]:
@@ -124,7 +124,7 @@ def _lease_one(
     # One row at a time: locking a whole page would hide all of it from concurrent reviewers. The
     # statement is _candidates(...).select_related("predicted_label") locked, its SQL prepared once.
     for _ in range(CANDIDATES):
-        item = rows.lock_candidate(project.pk, user.pk, passed)
+        item = rows.lock_candidate(project.pk, user.pk, passed, now)
         if item is None:
             return None
         if _has_room(item, now):

@@ -75,13 +75,24 @@ def _shapes(vendor: str) -> dict[str, Any]:
         f"AND NOT EXISTS (SELECT 1 FROM {quote(model._meta.db_table)} u WHERE u.item_id = it.id AND u.user_id = %s)"  # noqa: S608
         for model in (Annotation, Skip)
     )
+    lease_table, annotation_table = quote(Lease._meta.db_table), quote(Annotation._meta.db_table)
+    # What holds an overlap item's places: its active leases and the reviewers with a label on it that no
+    # retract row undoes (len(_active_leases) + len(_effective), as gold._derive counts them).
+    taken = (
+        f"(SELECT COUNT(*) FROM {lease_table} tl WHERE tl.item_id = it.id AND tl.released_at IS NULL "  # noqa: S608
+        "AND tl.expires_at > %s) + "
+        f"(SELECT COUNT(DISTINCT ta.user_id) FROM {annotation_table} ta WHERE ta.item_id = it.id "
+        f"AND ta.kind = 'label' AND NOT EXISTS (SELECT 1 FROM {annotation_table} tr WHERE tr.retracts_id = ta.id))"
+    )
     lock = " FOR UPDATE OF it SKIP LOCKED" if vendor == "postgresql" else ""
+    item_room = f"SELECT {taken} FROM {item_table} it WHERE it.id = %s"  # noqa: S608
     # Every name below comes from the models' metadata, every value is a placeholder.
     return {
         "lease": lease,
         "item": item,
         "label": label,
         "expired_columns": expired,
+        "taken": item_room,
         "expired": (
             f"SELECT {expired.sql} FROM {quote(Lease._meta.db_table)} le "  # noqa: S608
             "WHERE le.project_id = %s AND le.released_at IS NULL AND le.expires_at <= %s "
@@ -99,6 +110,9 @@ def _shapes(vendor: str) -> dict[str, Any]:
             f"SELECT {item.sql}, {label.sql} FROM {item_table} it "  # noqa: S608
             f"LEFT OUTER JOIN {label_table} lb ON it.predicted_label_id = lb.id "
             f"WHERE {queue_open} {unseen} AND it.project_id = %s{{passed}} "
+            # Overlap items whose places are all taken are stepped over here, not fetched and passed one by
+            # one: near the top of a busy queue there are many. _has_room re-checks the locked row.
+            f"AND ({status} = 'queued' OR {taken} < {overlap}) "
             f"ORDER BY it.priority DESC, it.id ASC LIMIT 1{lock}"
         ),
     }
@@ -145,31 +159,44 @@ def held_leases(project_id: int, user_id: int, now: datetime) -> list[Lease]:
     return leases
 
 
-def lock_candidate(project_id: int, user_id: int, passed: Sequence[int]) -> Item | None:
-    """Lock and return the highest-priority open item the reviewer never labeled, skipped or passed; None if none.
+def lock_candidate(project_id: int, user_id: int, passed: Sequence[int], now: datetime) -> Item | None:
+    """Lock and return the highest-priority open item with room that the reviewer never labeled, skipped or
+    passed; None if none. An overlap item has room while its active leases (at ``now``) and its reviewers'
+    standing labels are fewer than its overlap target; the caller re-checks that on the locked row.
 
     On PostgreSQL the row is locked ``FOR UPDATE SKIP LOCKED``: a row another reviewer's transaction
     holds is stepped over, never waited for. SQLite serialises writers, so it needs no row lock.
     """
     shapes = _shapes(connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(*_candidate_statement(shapes, project_id, user_id, passed))
+        cursor.execute(*_candidate_statement(shapes, project_id, user_id, passed, now))
         row = cursor.fetchone()
     return None if row is None else _item_with_label(shapes, row)
 
 
 def _candidate_statement(
-    shapes: dict[str, Any], project_id: int, user_id: int, passed: Sequence[int]
+    shapes: dict[str, Any], project_id: int, user_id: int, passed: Sequence[int], now: datetime
 ) -> tuple[str, list[Any]]:
     exclude = f" AND it.id NOT IN ({', '.join(['%s'] * len(passed))})" if passed else ""
-    return shapes["candidate"].format(passed=exclude), [user_id, user_id, project_id, *passed]
+    return shapes["candidate"].format(passed=exclude), [user_id, user_id, project_id, *passed, _param(now)]
 
 
-def explain_candidate(project_id: int, user_id: int, passed: Sequence[int] = (), *, analyze: bool = False) -> str:
+def explain_candidate(
+    project_id: int, user_id: int, now: datetime, passed: Sequence[int] = (), *, analyze: bool = False
+) -> str:
     """Return PostgreSQL's plan for the candidate statement (``analyze`` runs it: call it in a rolled-back
     transaction, since the statement locks its row)."""
-    sql, params = _candidate_statement(_shapes(connection.vendor), project_id, user_id, passed)
+    sql, params = _candidate_statement(_shapes(connection.vendor), project_id, user_id, passed, now)
     options = "(ANALYZE, BUFFERS) " if analyze else ""
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {options}{sql}", params)
         return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def places_taken(item_id: int, now: datetime) -> int:
+    """Return how many of the item's overlap places are taken at ``now``: active leases plus reviewers whose
+    label stands (one statement; what ``len(_active_leases(item, now)) + len(_effective(item))`` counts)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_shapes(connection.vendor)["taken"], [_param(now), item_id])
+        row = cursor.fetchone()
+    return int(row[0])
