@@ -7,9 +7,11 @@ loaded, on SQLite and on PostgreSQL alike.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -155,3 +157,32 @@ def test_expired_leases_are_the_oldest_lapsed_unreleased_ones_up_to_the_limit(pr
         (held[1].pk, held[1].item_id, project.pk),
     ]
     assert rows.expired_leases(project.pk, now - timedelta(hours=1), 20) == []
+
+
+def test_the_submission_read_returns_the_lease_with_its_label_suggestion_and_replay_facts(
+    project, other_project, reviewer
+):
+    (item,) = make_queue(project, [0.9])
+    (lease,) = queue_hold(project=project, user=reviewer, count=1)
+    mine, theirs = project.labels.first().pk, other_project.labels.first().pk
+
+    def facts(label, suggested=None, key=None, lease_id=lease.pk, user=reviewer):
+        found = rows.submission_lease(project.pk, user.pk, item.pk, lease_id, label, suggested, key)
+        return None if found is None else (found[0].pk, *found[1:])
+
+    assert facts(mine) == (lease.pk, True, True, None)
+    assert facts(theirs) == (lease.pk, False, True, None)
+    assert facts("not-a-label") == (lease.pk, False, True, None)
+    assert facts(mine, suggested=theirs) == (lease.pk, True, False, None)
+    assert facts(mine, suggested=mine) == (lease.pk, True, True, None)
+    annotation = annotation_submit(
+        project=project, user=reviewer, item=item.pk, label=mine, lease_id=lease.pk, client_key="k"
+    )
+    assert facts(mine, key="k") == (lease.pk, True, True, annotation.pk)
+    assert facts(mine, key="other-key") == (lease.pk, True, True, None)
+    assert facts(mine, user=reviewer_named(project, "someone")) is None
+    assert facts(mine, lease_id=uuid.uuid4()) is None
+    with pytest.raises(ValidationError):
+        facts(mine, lease_id="not-a-uuid")
+    assert rows.lock_item(project.pk, item.pk).pk == item.pk
+    assert rows.lock_item(other_project.pk, item.pk) is None

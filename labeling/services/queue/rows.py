@@ -86,6 +86,10 @@ def _shapes(vendor: str) -> dict[str, Any]:
     )
     lock = " FOR UPDATE OF it SKIP LOCKED" if vendor == "postgresql" else ""
     item_room = f"SELECT {taken} FROM {item_table} it WHERE it.id = %s"  # noqa: S608
+    in_project = f"SELECT 1 FROM {label_table} fl WHERE fl.project_id = le.project_id AND fl.id = %s"  # noqa: S608
+    locked_item = f"SELECT {item.sql} FROM {item_table} it WHERE it.id = %s AND it.project_id = %s"  # noqa: S608
+    if vendor == "postgresql":
+        locked_item += " FOR UPDATE OF it"
     # Every name below comes from the models' metadata, every value is a placeholder.
     return {
         "lease": lease,
@@ -93,6 +97,14 @@ def _shapes(vendor: str) -> dict[str, Any]:
         "label": label,
         "expired_columns": expired,
         "taken": item_room,
+        "locked_item": locked_item,
+        # The submit's lease, with the facts its checks need: the label and the suggested label are the
+        # project's, and whether the client key already made an annotation (a replay).
+        "submission": (
+            f"SELECT {lease.sql}, EXISTS ({in_project}), EXISTS ({in_project}), "  # noqa: S608
+            f"(SELECT ra.id FROM {annotation_table} ra WHERE ra.user_id = le.user_id AND ra.client_key = %s LIMIT 1) "
+            f"FROM {lease_table} le WHERE le.id = %s AND le.project_id = %s AND le.user_id = %s AND le.item_id = %s"
+        ),
         "expired": (
             f"SELECT {expired.sql} FROM {quote(Lease._meta.db_table)} le "  # noqa: S608
             "WHERE le.project_id = %s AND le.released_at IS NULL AND le.expires_at <= %s "
@@ -200,3 +212,48 @@ def places_taken(item_id: int, now: datetime) -> int:
         cursor.execute(_shapes(connection.vendor)["taken"], [_param(now), item_id])
         row = cursor.fetchone()
     return int(row[0])
+
+
+def lock_item(project_id: int, item_id: int) -> Item | None:
+    """Lock the project's item ``FOR UPDATE`` (waiting for another writer, unlike the candidate) and return it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_shapes(connection.vendor)["locked_item"], [item_id, project_id])
+        row = cursor.fetchone()
+    return None if row is None else _shapes(connection.vendor)["item"].instance(row)
+
+
+def submission_lease(
+    project_id: int, user_id: int, item_id: int, lease_id: Any, label_id: Any, suggested_id: int | None,
+    client_key: str | None,
+) -> tuple[Lease, bool, bool, int | None] | None:  # fmt: skip
+    """Return the reviewer's lease on the item with (label is the project's, suggested label is the project's
+    or none was shown, the annotation ``client_key`` already made); None when there is no such lease.
+
+    ``lease_id`` is validated as the ORM validates a lookup on the primary key (a malformed id raises
+    Django's ``ValidationError``).
+    """
+    shapes = _shapes(connection.vendor)
+    pk = Lease._meta.pk
+    assert pk is not None
+    params = [
+        label_id if isinstance(label_id, int) else None,
+        suggested_id,
+        client_key,
+        pk.get_db_prep_value(lease_id, connection),
+        project_id,
+        user_id,
+        item_id,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(shapes["submission"], params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    lease_columns: _Columns = shapes["lease"]
+    label_ok, suggested_ok, replay_id = row[len(lease_columns) :]
+    return (
+        lease_columns.instance(row[: len(lease_columns)]),
+        bool(label_ok),
+        suggested_id is None or bool(suggested_ok),
+        replay_id,
+    )
