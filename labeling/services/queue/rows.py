@@ -1,13 +1,16 @@
-"""The next-item call's three reads as SQL written once per process: the expiry probe, the reviewer's
-held leases (with their items and suggested labels) and the locked candidate.
+"""The labeling round trip's hot reads as SQL written once per process: the next-item call's expiry
+probe, held leases (with their items and suggested labels), locked candidate and overlap room check, and
+the submit's locked item and lease (with its label, suggestion and replay facts).
 
 Building these querysets cost more CPU than running them: on the 2-core benchmark machine
-``queue_next`` spent ~14 ms of Python per call, ~9 of them in the ORM compiling these three statements
-(``benchmarks/queue_latency.py``; the database ran each in under 2 ms). The SQL is the ORM's own, held
-as text: columns come from the models' metadata, so a new field follows the model, and rows become
-instances through the converters the ORM applies (``Model.from_db``). The tests pin the behaviour on
-SQLite and PostgreSQL alike; ``EXPLAIN`` of the candidate statement in the benchmark shows the partial
-``item_queue_candidates`` index read from its top.
+``queue_next`` spent ~16 ms of Python per call and a submit ~10, most of it in the ORM compiling these
+statements (``benchmarks/queue_latency.py``; the database ran each in about a millisecond); now ~4 and
+~6. The SQL is the ORM's own, held as text: columns come from the models' metadata, so a new field
+follows the model, and rows become instances through the converters the ORM applies
+(``Model.from_db``). The ORM querysets stay the definition: ``tests/labeling/test_queue_rows.py``
+checks these statements answer what they answer, on SQLite and PostgreSQL; ``EXPLAIN`` of the
+candidate statement (the benchmark prints it) shows the partial ``item_queue_candidates`` index read
+from its top.
 """
 
 from __future__ import annotations
