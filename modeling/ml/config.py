@@ -99,6 +99,10 @@ class InferenceConfig:
     quantize_int8: bool = False
     # How int8 runs: an ONNX Runtime export (faster on CPU, see modeling.ml.onnx_int8) or torch.ao.
     int8_backend: Int8Backend = "onnxruntime"
+    # None: fixed chunks of batch_size, longest first. A number: batches of at most batch_size cut to
+    # minimise padded tokens plus this fixed cost per forward pass, in tokens (encoding.padding_aware_batches).
+    # For a CPU, where a forward pass costs the same per token at any batch size; a GPU wants fixed chunks.
+    chunk_overhead_tokens: float | None = None
 
     def __post_init__(self) -> None:
         """Refuse values that would fail later, in the middle of a scoring run."""
@@ -107,6 +111,10 @@ class InferenceConfig:
             f"int8_backend must be onnxruntime|torch, got {self.int8_backend!r}",
         )
         _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _require(
+            self.chunk_overhead_tokens is None or self.chunk_overhead_tokens >= 0,
+            f"chunk_overhead_tokens must be >= 0 or None, got {self.chunk_overhead_tokens}",
+        )
         _require(self.max_length >= 8, f"max_length must be >= 8, got {self.max_length}")
         _require(self.stride is None or self.stride >= 1, f"stride must be >= 1 or None, got {self.stride}")
         _require(self.head_tokens is None or self.head_tokens >= 0, "head_tokens must be >= 0 or None")

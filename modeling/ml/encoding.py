@@ -127,6 +127,34 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[IntArray]:
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
+def padding_aware_batches(lengths: Sequence[int], batch_size: int, overhead_tokens: float) -> list[IntArray]:
+    """Return index batches (longest first) that minimise the padded tokens plus a fixed cost per batch.
+
+    A batch of sequences costs about ``overhead_tokens + size x its longest length`` tokens of work: on a
+    CPU, where a forward pass costs the same per token whatever the batch (no batching economy), a
+    fixed-size chunk pays for every pad token, while a batch per sequence pays the fixed cost each time.
+    The lengths are sorted longest first and cut into contiguous batches of at most ``batch_size`` by
+    dynamic programming on that cost (exact for it, O(n x batch_size)).
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    ranked = [int(lengths[i]) for i in order]
+    n = len(ranked)
+    best = [0.0] + [float("inf")] * n  # best[j]: the least cost of the first j sequences
+    cut = [0] * (n + 1)  # where the last batch of the best split of the first j starts
+    for end in range(1, n + 1):
+        for start in range(max(0, end - batch_size), end):
+            # The batch ranked[start:end] pads to its first (longest) sequence.
+            cost = best[start] + overhead_tokens + (end - start) * ranked[start]
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    batches: list[IntArray] = []
+    end = n
+    while end > 0:
+        batches.append(order[cut[end] : end])
+        end = cut[end]
+    return batches[::-1]
+
+
 def length_grouped_batches(
     lengths: Sequence[int], batch_size: int, rng: np.random.Generator, group_factor: int = 50
 ) -> list[IntArray]:

@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerBase as Tokenizer
 
 from modeling.ml.calibration import apply_temperature
 from modeling.ml.config import InferenceConfig, Int8Backend
-from modeling.ml.encoding import encode_texts, encode_windows, pad_batch, sorted_batches
+from modeling.ml.encoding import encode_texts, encode_windows, pad_batch, padding_aware_batches, sorted_batches
 from modeling.ml.errors import ConfigError
 from modeling.ml.metrics import FloatArray, IntArray, accuracy
 from modeling.ml.onnx_int8 import OnnxInt8Model, export_int8
@@ -80,11 +80,13 @@ def forward_sequences(
     batch_size: int,
     runtime: Runtime,
     want_embeddings: bool = False,
+    chunk_overhead_tokens: float | None = None,
 ) -> tuple[Float32Array, Float32Array | None]:
     """Return logits (and mean-pooled last hidden states) for token id sequences, in their input order.
 
-    Batches are formed longest-first so each pads only to lengths near its own; results are
-    scattered back to the caller's order. The model must already be on `runtime`'s device.
+    Batches are formed longest-first so each pads only to lengths near its own: chunks of `batch_size`,
+    or with `chunk_overhead_tokens` the padding-aware cut (`encoding.padding_aware_batches`); results
+    are scattered back to the caller's order. The model must already be on `runtime`'s device.
     """
     num_labels = int(model.config.num_labels)
     logits = np.zeros((len(sequences), num_labels), dtype=np.float32)
@@ -94,7 +96,12 @@ def forward_sequences(
     if not isinstance(model, OnnxInt8Model):
         set_mode(model, training=False)
     with torch.inference_mode(), autocast(runtime):
-        for batch in sorted_batches([len(seq) for seq in sequences], batch_size):
+        lengths = [len(seq) for seq in sequences]
+        if chunk_overhead_tokens is None:
+            batches = sorted_batches(lengths, batch_size)
+        else:
+            batches = padding_aware_batches(lengths, batch_size, chunk_overhead_tokens)
+        for batch in batches:
             seqs = [sequences[i] for i in batch]
             batch_logits, batch_emb = _forward_batch(model, seqs, pad_id, runtime, want_embeddings)
             logits[batch] = batch_logits
@@ -155,11 +162,23 @@ def _score(
     if cfg.truncation != "sliding_window":
         seqs = encode_texts(tokenizer, texts, cfg.max_length, cfg.truncation, cfg.head_tokens)
         return forward_sequences(
-            model, seqs, pad_id=pad_id, batch_size=cfg.batch_size, runtime=runtime, want_embeddings=want_embeddings
+            model,
+            seqs,
+            pad_id=pad_id,
+            batch_size=cfg.batch_size,
+            runtime=runtime,
+            want_embeddings=want_embeddings,
+            chunk_overhead_tokens=cfg.chunk_overhead_tokens,
         )
     windows, owners = encode_windows(tokenizer, texts, cfg.max_length, cfg.stride)
     logits, embeddings = forward_sequences(
-        model, windows, pad_id=pad_id, batch_size=cfg.batch_size, runtime=runtime, want_embeddings=want_embeddings
+        model,
+        windows,
+        pad_id=pad_id,
+        batch_size=cfg.batch_size,
+        runtime=runtime,
+        want_embeddings=want_embeddings,
+        chunk_overhead_tokens=cfg.chunk_overhead_tokens,
     )
     return _average_by_owner(logits, owners, len(texts)), (
         _average_by_owner(embeddings, owners, len(texts)) if embeddings is not None else None

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from modeling.ml.encoding import length_grouped_batches, pad_batch, sorted_batches, truncate_ids, window_ids
+from modeling.ml.encoding import (
+    length_grouped_batches,
+    pad_batch,
+    padding_aware_batches,
+    sorted_batches,
+    truncate_ids,
+    window_ids,
+)
 
 
 def test_head_truncation_keeps_the_first_tokens() -> None:
@@ -40,6 +47,34 @@ def test_pad_batch_pads_right_and_masks_padding() -> None:
 def test_sorted_batches_run_longest_first_and_cover_every_index_once() -> None:
     batches = sorted_batches([3, 9, 1, 7, 5], 2)
     assert [b.tolist() for b in batches] == [[1, 3], [4, 0], [2]]
+
+
+def test_padding_aware_batches_cut_where_padding_costs_more_than_a_pass() -> None:
+    # One chunk of [64, 10, 10, 10] costs 5 + 4 x 64 = 261 tokens; [64] + [10, 10, 10] costs 69 + 35 = 104;
+    # three or four batches pay the fixed 5 more often for no padding saved (109, 114).
+    assert [b.tolist() for b in padding_aware_batches([10, 64, 10, 10], 8, 5.0)] == [[1], [0, 2, 3]]
+    # [32, 31, 30, 29]: one chunk 5 + 128 = 133; [32, 31] + [30, 29] 69 + 65 = 134; so one chunk.
+    assert [b.tolist() for b in padding_aware_batches([29, 30, 31, 32], 8, 5.0)] == [[3, 2, 1, 0]]
+    # With no fixed cost every distinct length runs alone (no padding at all); equal lengths share a pass.
+    assert [b.tolist() for b in padding_aware_batches([3, 9, 9, 1], 8, 0.0)] == [[1, 2], [0], [3]]
+    # A huge fixed cost makes as few batches as batch_size allows ([9], [7, 5], [3, 1] pads 29 tokens, as the
+    # fixed chunks [9, 7], [5, 3], [1] do), never one above batch_size.
+    assert [b.tolist() for b in padding_aware_batches([3, 9, 1, 7, 5], 2, 1e9)] == [[1], [3, 4], [0, 2]]
+    assert padding_aware_batches([], 8, 5.0) == []
+
+
+def test_padding_aware_batches_cover_every_index_once_and_never_cost_more_than_fixed_chunks() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        lengths = rng.integers(1, 65, size=int(rng.integers(1, 40))).tolist()
+
+        def cost(batches: list[np.ndarray], lengths: list[int] = lengths) -> float:
+            return sum(4.5 + len(b) * max(lengths[i] for i in b) for b in batches)
+
+        batches = padding_aware_batches(lengths, 8, 4.5)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+        assert all(1 <= len(b) <= 8 for b in batches)
+        assert cost(batches) <= cost(sorted_batches(lengths, 8))
 
 
 def test_length_grouped_batches_cover_every_index_once_with_similar_lengths() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from modeling.ml import inference
 from modeling.ml.config import InferenceConfig
 from modeling.ml.encoding import special_template, tokenize
 from modeling.ml.inference import (
@@ -40,6 +41,33 @@ def test_length_sorted_batches_return_results_in_input_order(trained_roberta: Tr
     one_by_one = np.concatenate([predict(model, tokenizer, [t], ONE_THREAD).logits for t in texts])
     np.testing.assert_allclose(batched.logits, one_by_one, atol=1e-5)
     assert len({len(t) for t in texts}) > 5  # the batches really were reordered
+
+
+def test_padding_aware_batches_score_like_fixed_chunks_in_input_order(
+    trained_roberta: Trained, eval_data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, tokenizer = trained_roberta.checkpoint.model, trained_roberta.checkpoint.tokenizer
+    texts = [text + " park" * (3 * i % 11) for i, text in enumerate(eval_data.texts[:12])]
+    shapes: list[tuple[int, int]] = []
+    real = inference._forward_batch
+
+    def recording(model, seqs, *args):  # type: ignore[no-untyped-def]
+        shapes.append((len(seqs), max(len(s) for s in seqs)))
+        return real(model, seqs, *args)
+
+    monkeypatch.setattr(inference, "_forward_batch", recording)
+    fixed = predict(model, tokenizer, texts, ONE_THREAD, return_embeddings=True)
+    fixed_shapes, shapes[:] = list(shapes), []
+    cut = InferenceConfig(num_threads=1, max_length=64, batch_size=4, chunk_overhead_tokens=4.5)
+    aware = predict(model, tokenizer, texts, cut, return_embeddings=True)
+    assert [size for size, _ in fixed_shapes] == [4, 4, 4]
+    # The cut paid fewer padded tokens plus passes than the fixed chunks (the cost it minimises).
+    assert sum(4.5 + size * longest for size, longest in shapes) < sum(4.5 + s * n for s, n in fixed_shapes)
+    np.testing.assert_allclose(aware.logits, fixed.logits, atol=1e-5)
+    assert aware.embeddings is not None and fixed.embeddings is not None
+    np.testing.assert_allclose(aware.embeddings, fixed.embeddings, atol=1e-5)
+    with pytest.raises(ValueError, match="chunk_overhead_tokens"):
+        InferenceConfig(chunk_overhead_tokens=-1)
 
 
 def test_summaries_follow_from_the_calibrated_probabilities() -> None:
