@@ -16,8 +16,9 @@ finished. Figures are service-level latencies (no HTTP).
 
 Two loads: with no think time (the default) the 32 reviewers submit as fast as the machine lets them, a
 stress test whose latency on 2 cores is CPU queueing (32 processes; on 2026-11-22 ~10 ms of the reviewer's
-Python per cycle, next ~4 and submit ~6, and 64 cycles/s on 2 cores: ~31 ms of CPU per cycle in all); with ``--think-ms 2000`` they work at a fast human pace (about 2 s per item: 1,800 items an
-hour each, 57,600 an hour for the team), the load a labeling team puts on the queue.
+Python per cycle, next ~4 and submit ~6, and 64 cycles/s on 2 cores: ~31 ms of CPU per cycle in all);
+with ``--think-ms 2000`` they work at a fast human pace (about 2 s per item: 1,800 items an hour each,
+57,600 an hour for the team), the load a labeling team puts on the queue.
 
 In the same run, the same reviewers then run each baseline for ``--baseline-seconds``, continuing on the
 same pool: ``plain-lock`` (the same services, ``FOR UPDATE`` without ``SKIP LOCKED``: reviewers queue
