@@ -239,20 +239,25 @@ class ReviewerResult:
 
 
 def _use_baseline(name: str) -> None:
-    """Swap the next-item query for a baseline, in this reviewer process only."""
-    from django.db.models import QuerySet
+    """Swap the next-item statement for a baseline's, in this reviewer process only.
 
-    from labeling.services.queue import leasing as queue  # where queue_next looks both helpers up
+    The statement is ``rows``' prepared candidate SQL (built once per process and cached), edited here:
+    ``plain-lock`` drops ``SKIP LOCKED``, ``random`` orders by ``random()``. Each edit must apply, so a
+    change to that SQL cannot silently turn a baseline into the main phase again.
+    """
+    from django.db import connection
 
-    if name == "plain-lock":
+    from labeling.services.queue import rows
 
-        def blocking(qs: QuerySet) -> QuerySet:
-            return qs.select_for_update(of=("self",))
-
-        queue._locking = blocking
-    elif name == "random":
-        ranked = queue._candidates
-        queue._candidates = lambda project, user: ranked(project, user).order_by("?")
+    shapes = rows._shapes(connection.vendor)
+    edits = {
+        "plain-lock": (" SKIP LOCKED", ""),
+        "random": ("ORDER BY it.priority DESC, it.id ASC", "ORDER BY random()"),
+    }
+    old, new = edits[name]
+    if old not in shapes["candidate"]:
+        raise RuntimeError(f"the {name} baseline cannot edit the candidate statement: {old!r} is not in it")
+    shapes["candidate"] = shapes["candidate"].replace(old, new)
 
 
 def reviewer(
