@@ -181,6 +181,12 @@ def running_model_server(log_dir: Path, *, env: Mapping[str, str] | None = None)
         "MODEL_SERVER_ADDRESS": address,
         "MODEL_SERVER_THREADS": "1",
         "MODEL_SERVER_POLL_MS": "100",
+        # Between tests the test database is flushed (TRUNCATE) while a module-scoped server keeps polling:
+        # once (CI, 2026-11-22) a poll holding one table's share lock and the TRUNCATE holding another's
+        # deadlocked, and PostgreSQL chose the flush as the victim. A lock wait over 300 ms now fails the
+        # server's statement first (it logs and retries at the next poll, as when the database restarts),
+        # well before the 1 s deadlock check. libpq reads PGOPTIONS; SQLite ignores it.
+        "PGOPTIONS": "-c lock_timeout=300",
         **(env or {}),
     }
     log_path = log_dir / "model-server.log"
