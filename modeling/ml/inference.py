@@ -158,28 +158,22 @@ def _score(
     want_embeddings: bool,
 ) -> tuple[Float32Array, Float32Array | None]:
     """Return per-text logits (and embeddings), averaging over windows in sliding-window mode."""
-    pad_id = _pad_id(tokenizer)
-    if cfg.truncation != "sliding_window":
+    owners: IntArray | None = None
+    if cfg.truncation == "sliding_window":
+        seqs, owners = encode_windows(tokenizer, texts, cfg.max_length, cfg.stride)
+    else:
         seqs = encode_texts(tokenizer, texts, cfg.max_length, cfg.truncation, cfg.head_tokens)
-        return forward_sequences(
-            model,
-            seqs,
-            pad_id=pad_id,
-            batch_size=cfg.batch_size,
-            runtime=runtime,
-            want_embeddings=want_embeddings,
-            chunk_overhead_tokens=cfg.chunk_overhead_tokens,
-        )
-    windows, owners = encode_windows(tokenizer, texts, cfg.max_length, cfg.stride)
     logits, embeddings = forward_sequences(
         model,
-        windows,
-        pad_id=pad_id,
+        seqs,
+        pad_id=_pad_id(tokenizer),
         batch_size=cfg.batch_size,
         runtime=runtime,
         want_embeddings=want_embeddings,
         chunk_overhead_tokens=cfg.chunk_overhead_tokens,
     )
+    if owners is None:
+        return logits, embeddings
     return _average_by_owner(logits, owners, len(texts)), (
         _average_by_owner(embeddings, owners, len(texts)) if embeddings is not None else None
     )

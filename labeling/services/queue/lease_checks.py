@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from labeling.models import Annotation, Item, Lease, Project
+from labeling.services.queue import rows
 from labeling.services.queue.gold import _active_leases, _apply, _effective
 from webapp.errors import Conflict, NotFound, ValidationFailed
 
 
 def _lock_item(project: Project, item_id: int) -> Item:
-    item = Item.objects.select_for_update().filter(pk=item_id, project=project).first()
+    item = rows.lock_item(project.pk, item_id)
     if item is None:
         raise NotFound("Item not found in this project.")
     return item

@@ -74,6 +74,9 @@ def lease_expire_sweep(*, limit: int = 10_000) -> int:
 def _candidates(project: Project, user: Any) -> Any:
     """Queued items, and overlap items still open, that this user never labeled or skipped, best first.
 
+    The definition of ``rows.lock_candidate``'s statement, which the next-item call runs instead (its SQL
+    prepared once); tests/labeling/test_queue_rows.py checks the two agree.
+
     ``QUEUE_OPEN`` is the ``item_queue_candidates`` index's condition and ``-priority, id`` its order, so
     PostgreSQL reads the index from the top, probes the user's annotations and skips per row and stops
     at the first row it can lock: no scan or sort of the queue, however long it is.

@@ -31,10 +31,11 @@ Converter = Callable[[Any, Any, Any], Any]
 class _Columns:
     """One model's concrete columns under a table alias, and the converters that turn them into field values."""
 
-    def __init__(self, model: type[Model], alias: str, attnames: Sequence[str] | None = None) -> None:
-        fields: list[Field[Any, Any]] = [
-            field for field in model._meta.concrete_fields if attnames is None or field.attname in attnames
-        ]
+    def __init__(self, model: type[Model], alias: str, names: Sequence[str] | None = None) -> None:
+        """Every concrete column in the model's order, or the fields ``names`` names, in that order."""
+        fields: list[Field[Any, Any]] = (
+            list(model._meta.concrete_fields) if names is None else [model._meta.get_field(n) for n in names]
+        )
         quote = connection.ops.quote_name
         self.model = model
         self.attnames = [field.attname for field in fields]
@@ -67,7 +68,7 @@ def _shapes(vendor: str) -> dict[str, Any]:
     """Return the statements and column sets for ``vendor`` (built once: the models do not change at run time)."""
     quote = connection.ops.quote_name
     lease, item, label = _Columns(Lease, "le"), _Columns(Item, "it"), _Columns(Label, "lb")
-    expired = _Columns(Lease, "le", ["id", "item_id", "project_id"])
+    expired = _Columns(Lease, "le", ["id", "item", "project"])
     item_table, label_table = quote(Item._meta.db_table), quote(Label._meta.db_table)
     # The partial index's condition (QUEUE_OPEN), written as the ORM writes it, so the planner matches it.
     priority, status, overlap = (f"it.{quote(name)}" for name in ("priority", "status", "overlap_target"))
@@ -154,9 +155,7 @@ def expired_leases(project_id: int, now: datetime, limit: int) -> list[tuple[Any
         cursor.execute(shapes["expired"], [project_id, _param(now), limit])
         rows = cursor.fetchall()
     columns: _Columns = shapes["expired_columns"]
-    # The columns come in the model's field order: id, project, item.
-    converted = [dict(zip(columns.attnames, columns.convert(row), strict=True)) for row in rows]
-    return [(values["id"], values["item_id"], values["project_id"]) for values in converted]
+    return [(lease_id, item_id, project) for lease_id, item_id, project in map(columns.convert, rows)]
 
 
 def held_leases(project_id: int, user_id: int, now: datetime) -> list[Lease]:
@@ -219,10 +218,11 @@ def places_taken(item_id: int, now: datetime) -> int:
 
 def lock_item(project_id: int, item_id: int) -> Item | None:
     """Lock the project's item ``FOR UPDATE`` (waiting for another writer, unlike the candidate) and return it."""
+    shapes = _shapes(connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(_shapes(connection.vendor)["locked_item"], [item_id, project_id])
+        cursor.execute(shapes["locked_item"], [item_id, project_id])
         row = cursor.fetchone()
-    return None if row is None else _shapes(connection.vendor)["item"].instance(row)
+    return None if row is None else shapes["item"].instance(row)
 
 
 def submission_lease(
