@@ -55,6 +55,7 @@ from modeling.services.serving import (
     serving_project,
     serving_state,
 )
+from modeling.services.serving.ttlcache import TtlCache
 from webapp.errors import ApplicationError, PayloadTooLarge, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -92,24 +93,16 @@ class FeedbackSerializer(serializers.Serializer):
     label = serializers.CharField()
 
 
-_tokens: dict[str, tuple[float, tuple[Any, Any]]] = {}
+_tokens: TtlCache[str, tuple[Any, Any]] = TtlCache(CACHE_ENTRIES)
 
 
 class CachedTokenAuthentication(TokenAuthentication):
     """Token authentication that remembers a valid token's user for ``API_AUTH_CACHE_MS``."""
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
-        ttl = settings.API_AUTH_CACHE_MS / 1000.0
-        now = time.monotonic()
-        cached = _tokens.get(key)
-        if cached is not None and now - cached[0] < ttl:
-            return cached[1]
-        credentials = super().authenticate_credentials(key)  # an unknown token raises: never remembered
-        if ttl > 0:
-            if len(_tokens) >= CACHE_ENTRIES:
-                _tokens.clear()
-            _tokens[key] = (now, credentials)
-        return credentials
+        # An unknown token raises: never remembered. One thread per token loads it (single flight).
+        load = super().authenticate_credentials
+        return _tokens.get(key, settings.API_AUTH_CACHE_MS / 1000.0, lambda: load(key))
 
 
 class _RetryAfterMixin:

@@ -3,12 +3,12 @@
 ``API_SERVING_STATE_TTL_MS``, 1 s by default: two queries saved per request, about a third of the
 web's own CPU per prediction), so a policy change or an alias move reaches the API within a second,
 as it reaches the model server (which polls the aliases as often). Both caches live here and only
-here.
+here; each is single-flight (``ttlcache``): an expired entry is loaded by one thread while the others
+wait for it.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from django.conf import settings
 from labeling.models import Project
 from labeling.selectors import project_for_user
 from modeling.models import Alias, ReleasePolicy
+from modeling.services.serving.ttlcache import TtlCache
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,9 @@ class ServingState:
     aliases: dict[str, int]
 
 
-_states: dict[int, tuple[float, ServingState]] = {}
-_members: dict[tuple[int, str], tuple[float, Project]] = {}
 CACHE_ENTRIES = 10_000
+_states: TtlCache[int, ServingState] = TtlCache(CACHE_ENTRIES)
+_members: TtlCache[tuple[int, str], Project] = TtlCache(CACHE_ENTRIES)
 
 
 def serving_project(*, user: Any, slug: str) -> Project:
@@ -39,26 +40,15 @@ def serving_project(*, user: Any, slug: str) -> Project:
     gets in at once; a removed member keeps predicting for at most the cache time.
     """
     ttl = settings.API_AUTH_CACHE_MS / 1000.0
-    key, now = (user.pk, slug), time.monotonic()
-    cached = _members.get(key)
-    if cached is not None and now - cached[0] < ttl:
-        return cached[1]
-    project = project_for_user(user=user, slug=slug)
-    if ttl > 0:
-        if len(_members) >= CACHE_ENTRIES:
-            _members.clear()
-        _members[key] = (now, project)
-    return project
+    return _members.get((user.pk, slug), ttl, lambda: project_for_user(user=user, slug=slug))
 
 
 def serving_state(*, project: Project) -> ServingState:
     """Return the project's release policy (defaults when it has none) and its aliases, at most a TTL old."""
-    now = time.monotonic()
-    cached = _states.get(project.pk)
-    if cached is not None and now - cached[0] < settings.API_SERVING_STATE_TTL_MS / 1000.0:
-        return cached[1]
-    policy = ReleasePolicy.objects.filter(project=project).first() or ReleasePolicy(project=project)
-    aliases = dict(Alias.objects.filter(project=project).values_list("name", "version__number"))
-    state = ServingState(policy=policy, aliases=aliases)
-    _states[project.pk] = (now, state)
-    return state
+
+    def load() -> ServingState:
+        policy = ReleasePolicy.objects.filter(project=project).first() or ReleasePolicy(project=project)
+        aliases = dict(Alias.objects.filter(project=project).values_list("name", "version__number"))
+        return ServingState(policy=policy, aliases=aliases)
+
+    return _states.get(project.pk, settings.API_SERVING_STATE_TTL_MS / 1000.0, load)
