@@ -6,7 +6,6 @@ from django.urls import path
 
 from modeling.api import views
 from modeling.api.urls_releases import urlpatterns as release_urlpatterns
-from modeling.api.urls_serving import urlpatterns as serving_urlpatterns
 
 urlpatterns = [
     path("projects/<slug:slug>/model-versions", views.ModelVersionListView.as_view(), name="api-model-version-list"),
@@ -19,4 +18,4 @@ urlpatterns = [
     path("projects/<slug:slug>/learning-curve", views.LearningCurveView.as_view(), name="api-learning-curve"),
 ]
 
-urlpatterns += release_urlpatterns + serving_urlpatterns
+urlpatterns += release_urlpatterns  # the serving endpoints are mounted first, in webapp.urls

@@ -522,3 +522,90 @@ def test_feedback_for_an_unlogged_id_while_the_model_server_is_down_is_a_503(
         _url(deployed, "api-feedback"), {"prediction_id": str(uuid.uuid4()), "label": "positive"}, format="json"
     )
     assert response.status_code == 503 and int(response["Retry-After"]) >= 1
+
+
+# --- the WSGI application's short middleware chain for token calls (webapp.wsgi) ------------------------
+
+
+def _wsgi_post(path: str, body: bytes, token: str | None) -> tuple[int, dict[str, str], bytes]:
+    """POST through ``webapp.wsgi.application`` as gunicorn calls it; return (status, headers, body)."""
+    import io
+
+    from webapp.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_HOST": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    if token is not None:
+        environ["HTTP_AUTHORIZATION"] = f"Token {token}"
+    seen: dict[str, object] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info=None) -> None:
+        seen["status"], seen["headers"] = int(status.split()[0]), dict(headers)
+
+    chunks = application(environ, start_response)
+    try:
+        content = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return seen["status"], seen["headers"], content  # type: ignore[return-value]
+
+
+def test_token_calls_take_the_short_chain_and_answer_as_the_full_one(
+    deployed, serving, reviewer, outsider, api_client_for, settings
+):
+    from rest_framework.authtoken.models import Token
+
+    from webapp import wsgi
+
+    full_middleware = list(settings.MIDDLEWARE)
+    environ = {"REQUEST_METHOD": "POST", "HTTP_AUTHORIZATION": "Token x", "PATH_INFO": _url(deployed)}
+    assert wsgi.token_api_call(environ)
+    assert not wsgi.token_api_call({**environ, "REQUEST_METHOD": "GET"})
+    assert not wsgi.token_api_call({**environ, "HTTP_AUTHORIZATION": "Bearer x"})
+    assert not wsgi.token_api_call({**environ, "PATH_INFO": _url(deployed, "api-feedback")})
+    assert not wsgi.token_api_call({**environ, "PATH_INFO": _url(deployed) + "/"})
+    assert wsgi.application.api._middleware_chain is not wsgi.application.full._middleware_chain
+    assert list(settings.MIDDLEWARE) == full_middleware  # put back after the short chain was built
+
+    token = Token.objects.create(user=reviewer).key
+    status, headers, content = _wsgi_post(_url(deployed), json.dumps({"texts": TEXTS[:2]}).encode(), token)
+    assert status == 200, content
+    body = json.loads(content)
+    assert body["model_version"] == 1 and len(body["predictions"]) == 2
+    assert headers["Content-Type"] == "application/json" and headers["X-Frame-Options"] == "DENY"
+    assert "Set-Cookie" not in headers and "Cookie" not in headers.get("Vary", "")
+    rows = _flushed_rows(serving, project=deployed)
+    assert {str(row.id) for row in rows} >= {p["id"] for p in body["predictions"]}
+
+    # Errors: the same status and bytes as through the full chain (the test client's handler).
+    outsider_token = Token.objects.create(user=outsider).key
+    cases = [
+        (_url(deployed), b'{"texts": []}', token),  # 400
+        (_url(deployed), b"{not json", token),  # 400
+        (_url(deployed), b'{"texts": ["a"]}', "not-a-token"),  # 401
+        (_url(deployed), b'{"texts": ["a"]}', outsider_token),  # 404
+    ]
+    for path, raw, key in cases:
+        status, headers, content = _wsgi_post(path, raw, key)
+        full = api_client_for(None)
+        full.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        expected = full.generic("POST", path, raw, content_type="application/json")
+        assert (status, content) == (expected.status_code, expected.content), (path, raw)
+        assert status in (400, 401, 404)
