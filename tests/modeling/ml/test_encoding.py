@@ -93,3 +93,31 @@ def test_length_grouped_batches_shuffle_differently_per_draw() -> None:
     first = [b.tolist() for b in length_grouped_batches(lengths, 8, rng, group_factor=2)]
     second = [b.tolist() for b in length_grouped_batches(lengths, 8, rng, group_factor=2)]
     assert first != second
+
+
+def test_the_special_template_is_probed_once_per_tokenizer(tiny_roberta_dir, tiny_xlmr_dir) -> None:
+    from transformers import AutoTokenizer
+
+    from modeling.ml.encoding import special_template
+
+    roberta = AutoTokenizer.from_pretrained(str(tiny_roberta_dir))
+    xlmr = AutoTokenizer.from_pretrained(str(tiny_xlmr_dir))
+    first = special_template(roberta)
+    assert (first.prefix, first.suffix) == ((roberta.bos_token_id,), (roberta.eos_token_id,))
+    calls = []
+    original = type(roberta).__call__
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    type(roberta).__call__ = counting
+    try:
+        assert special_template(roberta) is first  # remembered: no probe
+        assert calls == []
+        fresh = AutoTokenizer.from_pretrained(str(tiny_roberta_dir))
+        assert special_template(fresh) == first and calls  # another tokenizer object is probed on its own
+        other = special_template(xlmr)
+        assert (other.prefix, other.suffix) == ((xlmr.cls_token_id,), (xlmr.sep_token_id,))
+    finally:
+        type(roberta).__call__ = original
