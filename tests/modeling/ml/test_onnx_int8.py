@@ -13,7 +13,7 @@ import torch
 from modeling.ml.config import InferenceConfig
 from modeling.ml.errors import ConfigError
 from modeling.ml.inference import is_quantized, predict, quantization_delta, quantize_int8
-from modeling.ml.onnx_int8 import OnnxInt8Model, export_session
+from modeling.ml.onnx_int8 import Int8Recipe, OnnxInt8Model, export_session
 from tests.modeling.ml.conftest import Dataset, Trained, load_tiny
 
 ONE_THREAD = InferenceConfig(num_threads=1, batch_size=4)
@@ -145,3 +145,46 @@ def test_the_quantizer_chatter_stays_out_of_the_logs(
         logging.getLogger().info("a record of our own")
         quantize_int8(trained_roberta.checkpoint.model, threads=1)
     assert [r.getMessage() for r in caplog.records] == ["a record of our own"]
+
+
+def _tiny_bert() -> torch.nn.Module:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, num_labels=3
+    )
+    return BertForSequenceClassification(config).eval()
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        Int8Recipe(fuse_transformer=True),
+        Int8Recipe(fuse_transformer=True, quantize_attention_matmuls=True),
+        Int8Recipe(per_channel=False, reduce_range=True, quantize_attention_matmuls=True),
+    ],
+    ids=["fused", "fused-attention-matmuls", "per-tensor-reduce-range-attention-matmuls"],
+)
+def test_every_int8_recipe_keeps_both_outputs_on_other_batch_and_sequence_sizes(recipe: Int8Recipe) -> None:
+    model = _tiny_bert()
+    session = export_session(model, recipe=recipe)
+    # The export traced a 2 x 8 batch; this is 3 x 11 with right padding of different lengths.
+    ids = np.random.default_rng(0).integers(5, 200, size=(3, 11))
+    mask = np.ones_like(ids)
+    mask[1, 7:], mask[2, 3:] = 0, 0
+    ids[mask == 0] = 0
+    logits, pooled = session.forward(ids, mask, want_embeddings=True)
+    want_logits, want_pooled = _torch_outputs(model, ids, mask)
+    assert pooled is not None and logits.shape == (3, 3) and pooled.shape == (3, 32)
+    np.testing.assert_allclose(logits, want_logits, atol=0.05)
+    cosine = (pooled * want_pooled).sum(1) / (np.linalg.norm(pooled, axis=1) * np.linalg.norm(want_pooled, axis=1))
+    assert cosine.min() > 0.99
+    # Padding changes nothing: the shortest text alone, unpadded, scores as it did in the batch.
+    alone, _ = session.forward(ids[2:, :3], mask[2:, :3], want_embeddings=False)
+    np.testing.assert_allclose(alone[0], logits[2], atol=0.05)
+
+
+def test_the_fused_recipe_is_refused_for_roberta_position_ids(trained_roberta: Trained) -> None:
+    with pytest.raises(ConfigError, match="BERT graphs only"):
+        export_session(trained_roberta.checkpoint.model, recipe=Int8Recipe(fuse_transformer=True))
