@@ -37,4 +37,4 @@ RUN SECRET_KEY=collectstatic-only DEBUG=0 python manage.py collectstatic --noinp
 
 USER loopline
 EXPOSE 8000
-CMD ["gunicorn", "webapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60"]
+CMD ["granian", "--interface", "wsgi", "webapp.wsgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "3", "--runtime-threads", "1", "--blocking-threads", "16", "--respawn-failed-workers", "--no-ws"]

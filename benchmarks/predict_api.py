@@ -12,11 +12,11 @@
    - **server in-process**: ``ModelServer.predict`` called from N threads in this process: the dynamic
      batcher and the model, no socket, no HTTP, no log. The "own batched throughput" reference.
    - **server via socket**: ``ModelServerClient`` against the real ``manage.py model_server`` process.
-   - **API**: ``POST /api/v1/projects/{slug}/predict`` on gunicorn (``--worker-class gthread``, 2 workers
-     x 32 threads, DEBUG off, token auth, the request log on) forwarding to that model server.
+   - **API**: ``POST /api/v1/projects/{slug}/predict`` on granian (the web service's WSGI server, 2 workers
+     x 32 blocking threads, DEBUG off, token auth, the request log on) forwarding to that model server.
    - **baseline**: a plain Django view (no DRF, no auth, no middleware) calling ``transformers.pipeline``
-     once per request, the same artifact, max length and threads per core: gunicorn with 2 sync workers,
-     each with its own pipeline and 1 torch thread (the kinder setting for it on 2 cores).
+     once per request, the same artifact, max length and threads per core: granian with 2 workers of
+     one thread, each with its own pipeline and 1 torch thread (the kinder setting for it on 2 cores).
    N closed-loop HTTP clients (persistent connections) send tweets from the demo's eval split, one text
    per request by default. Reported: requests/s, texts/s, p50/p95/p99 latency, errors, and the model
    server's mean batch size; then API/baseline and API/server ratios.
@@ -53,13 +53,13 @@ MAX_LENGTH = 64
 TRAIN_TEXTS = 600
 
 
-# --- the baseline: a plain Django view around transformers.pipeline (gunicorn loads this) -------------
+# --- the baseline: a plain Django view around transformers.pipeline (granian loads this) -------------
 
 _pipe: Any = None
 
 
 def baseline_app() -> Any:
-    """Return a minimal Django WSGI app whose one view calls the pipeline (gunicorn app factory)."""
+    """Return a minimal Django WSGI app whose one view calls the pipeline (granian's --factory)."""
     import django
     import torch
     from django.conf import settings
@@ -545,9 +545,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each window")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 64])
     parser.add_argument("--texts-per-request", type=int, default=1)
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers for the API")
-    parser.add_argument("--web-threads", type=int, default=32, help="threads per API gunicorn worker")
-    parser.add_argument("--baseline-workers", type=int, default=2, help="gunicorn sync workers for the baseline")
+    parser.add_argument("--web-workers", type=int, default=2, help="granian workers for the API")
+    parser.add_argument("--web-threads", type=int, default=32, help="blocking threads per API granian worker")
+    parser.add_argument(
+        "--baseline-workers", type=int, default=2, help="granian workers (1 thread each) for the baseline"
+    )
     parser.add_argument("--precisions", type=lambda s: s.split(","), default=["fp32", "int8"])
     parser.add_argument("--workers", type=int, default=0, help="model server compute slots (0: its default)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per slot (0: its default)")
@@ -593,7 +595,7 @@ def start_stack(
     *,
     key: str,
 ) -> dict[str, Any]:
-    """Start the model server, the API's gunicorn and the baseline's gunicorn; load the in-process server."""
+    """Start the model server, the API's and the baseline's granian servers; load the in-process server."""
     from django.conf import settings
 
     from modeling.serving.client import ModelServerClient
@@ -604,14 +606,16 @@ def start_stack(
     model_proc = stack_cm.enter_context(
         process("model-server", [sys.executable, "manage.py", "model_server"], env, var_dir)
     )
+    # Both HTTP servers are granian (the web service's server), one runtime thread per worker process.
     api = stack_cm.enter_context(process("api", [
-        str(bin_dir / "gunicorn"), "webapp.wsgi:application", "--bind", f"127.0.0.1:{api_port}",
-        "--workers", str(args.web_workers), "--worker-class", "gthread", "--threads", str(args.web_threads),
-        "--keep-alive", "60", "--timeout", "120", "--backlog", "2048",
+        str(bin_dir / "granian"), "--interface", "wsgi", "webapp.wsgi:application", "--host", "127.0.0.1",
+        "--port", str(api_port), "--workers", str(args.web_workers), "--runtime-threads", "1",
+        "--blocking-threads", str(args.web_threads), "--backlog", "2048", "--no-ws",
     ], env, var_dir))  # fmt: skip
     base = stack_cm.enter_context(process("baseline", [
-        str(bin_dir / "gunicorn"), "benchmarks.predict_api:baseline_app()", "--bind", f"127.0.0.1:{base_port}",
-        "--workers", str(args.baseline_workers), "--timeout", "120", "--backlog", "2048",
+        str(bin_dir / "granian"), "--interface", "wsgi", "--factory", "benchmarks.predict_api:baseline_app",
+        "--host", "127.0.0.1", "--port", str(base_port), "--workers", str(args.baseline_workers),
+        "--runtime-threads", "1", "--blocking-threads", "1", "--backlog", "2048", "--no-ws",
     ], {**env, "DJANGO_SETTINGS_MODULE": "", "BASELINE_MODEL": str(artifact), "BASELINE_THREADS": "1"},
         var_dir))  # fmt: skip
     address = env["MODEL_SERVER_ADDRESS"]
@@ -624,9 +628,9 @@ def start_stack(
 
     workers, threads = _slots("cpu", args.workers, args.threads)
     stack_cm.callback(lambda: stack["inproc"] and stack["inproc"].close())
-    print(f"stack up: model server ({address}, {workers} slots x {threads} threads), API gunicorn "
-          f"{args.web_workers}x{args.web_threads} threads on :{api_port}, baseline gunicorn "
-          f"{args.baseline_workers} sync workers on :{base_port}; serving {key}")  # fmt: skip
+    print(f"stack up: model server ({address}, {workers} slots x {threads} threads), API granian "
+          f"{args.web_workers}x{args.web_threads} threads on :{api_port}, baseline granian "
+          f"{args.baseline_workers}x1 threads on :{base_port}; serving {key}")  # fmt: skip
     stack = {
         "address": address, "api_port": api_port, "base_port": base_port, "inproc": None, "key": key,
         "model_proc": model_proc, "flush_ms": settings.PREDICTION_LOG_FLUSH_MS, "workers": workers,

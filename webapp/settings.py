@@ -44,7 +44,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "webapp.observability.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Serves /static/ from gunicorn too (compressed, cache-busted names); no separate file server needed.
+    # Serves /static/ from the web server too (compressed, cache-busted names); no separate file server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

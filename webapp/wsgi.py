@@ -1,4 +1,4 @@
-"""The WSGI application gunicorn serves: Django's handler, with a shorter middleware chain for API tokens.
+"""The WSGI application granian serves: Django's handler, with a shorter middleware chain for API tokens.
 
 A call to the prediction API with an ``Authorization: Token …`` header never uses a session, a CSRF
 cookie, messages, static files, htmx or the HTML error pages, yet the full chain ran all of them on
@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
@@ -64,6 +65,12 @@ class Application:
     def __init__(self) -> None:
         self.full = get_wsgi_application()
         self.api = api_handler()
+        # Django imports the URLconf on a worker's first request. Here that pulls in the monitoring
+        # views and their scientific stack: seconds of CPU on a busy 2-core host, during which every
+        # request queued on that worker waits (a 6-8 s p99 in benchmarks/predict_api.py, and the same
+        # stall after every worker restart). Paying it when the application is built keeps it off the
+        # request path, whatever server imports this module.
+        get_resolver().url_patterns  # noqa: B018 (the attribute access is the import)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         handler = self.api if token_api_call(environ) else self.full

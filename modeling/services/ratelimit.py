@@ -10,7 +10,7 @@ Two stores, chosen by ``settings.API_RATE_LIMIT_STORE``:
 - ``redis://…``: one counter key per window (``SET NX EX`` then ``INCR`` in a MULTI), shared by every
   web worker on every host. The production stack.
 - ``file:///dir``: one small file per caller under ``dir``, read-modify-written under ``flock``, so
-  gunicorn workers and runserver threads on one host count together. The embedded stack, which has
+  web server workers and runserver threads on one host count together. The embedded stack, which has
   no Redis and runs on one host. (Django's file and database caches cannot do this: their ``incr`` is
   a get then a set, and concurrent workers lose counts.)
 

@@ -528,7 +528,7 @@ def test_feedback_for_an_unlogged_id_while_the_model_server_is_down_is_a_503(
 
 
 def _wsgi_post(path: str, body: bytes, token: str | None) -> tuple[int, dict[str, str], bytes]:
-    """POST through ``webapp.wsgi.application`` as gunicorn calls it; return (status, headers, body)."""
+    """POST through ``webapp.wsgi.application`` as the web server calls it; return (status, headers, body)."""
     import io
 
     from webapp.wsgi import application
@@ -609,3 +609,68 @@ def test_token_calls_take_the_short_chain_and_answer_as_the_full_one(
         expected = full.generic("POST", path, raw, content_type="application/json")
         assert (status, content) == (expected.status_code, expected.content), (path, raw)
         assert status in (400, 401, 404)
+
+
+def test_granian_serves_the_api_as_the_web_service_runs_it(deployed, serving, reviewer, tmp_path):
+    """The production web server (docker-compose's command) in front of the real model server."""
+    import http.client
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from rest_framework.authtoken.models import Token
+
+    from tests.worker_harness import worker_environment
+
+    token = Token.objects.create(user=reviewer).key
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = worker_environment({"MODEL_SERVER_ADDRESS": serving.address, "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "0"})
+    command = [
+        str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "webapp.wsgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--runtime-threads", "1",
+        "--blocking-threads", "4", "--no-ws",
+    ]  # fmt: skip
+    log = (tmp_path / "granian.log").open("wb")
+    process = subprocess.Popen(
+        command, cwd=Path(__file__).resolve().parents[2], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+
+        def call(method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request(method, path, body, headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+
+        _until(lambda: process.poll() is not None or _reachable(call), timeout=120)
+        assert process.poll() is None, (tmp_path / "granian.log").read_text()
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        status, _, content = call("POST", _url(deployed), json.dumps({"texts": TEXTS[:3]}).encode(), headers)
+        assert status == 200, content
+        body = json.loads(content)
+        assert body["model_version"] == 1 and [p["label"] for p in body["predictions"]] != []
+        assert len(body["predictions"]) == 3 and all(set(p["scores"]) == set(LABELS) for p in body["predictions"])
+        status, _, content = call("POST", _url(deployed), b'{"texts": []}', headers)
+        assert status == 400 and json.loads(content)["error"]["details"]
+        status, _, _ = call("POST", _url(deployed), b'{"texts": ["a"]}', {**headers, "Authorization": "Token nope"})
+        assert status == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        log.close()
+
+
+def _reachable(call) -> bool:
+    try:
+        return call("GET", "/healthz")[0] == 200
+    except OSError:
+        return False

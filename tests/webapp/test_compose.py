@@ -58,10 +58,10 @@ def test_images_pin_postgres_16_and_redis_7(compose):
     assert compose["services"]["redis"]["image"] == "redis:7"
 
 
-def test_web_runs_gunicorn_on_the_wsgi_application(compose):
+def test_web_runs_granian_on_the_wsgi_application(compose):
     command = _command(compose, "web")
-    assert command[0] == "gunicorn"
-    module, attribute = command[1].split(":")
+    assert command[0] == "granian" and _option(command, "--interface") == "wsgi"
+    module, attribute = next(part for part in command[1:] if ":" in part and not part.startswith("$")).split(":")
     assert callable(getattr(importlib.import_module(module), attribute))
 
 
@@ -74,7 +74,7 @@ def test_the_model_server_binds_the_address_the_web_workers_call(compose):
     assert (host, port) == ("model-server", bind_port) and bind_host == "0.0.0.0"  # noqa: S104 (the compose file binds the internal network)
     assert "ports" not in compose["services"]["model-server"]  # the unauthenticated socket stays internal
     web = _command(compose, "web")
-    assert int(_option(web, "--threads").split(":-")[1].rstrip("}")) > 1
+    assert int(_option(web, "--blocking-threads").split(":-")[1].rstrip("}")) > 1  # requests wait on it together
 
 
 def test_migrate_runs_a_management_command_that_exists(compose):

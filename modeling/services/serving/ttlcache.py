@@ -1,6 +1,6 @@
 """A per-process cache whose entries live for a TTL read at each call, loaded by one thread at a time.
 
-The web serves the prediction API from many threads per process (gunicorn ``gthread``). With a plain
+The web serves the prediction API from many threads per process (granian's blocking threads). With a plain
 "look up, else load and store" cache, every thread that arrives while an entry is expired loads it
 again: at 200 requests/s over 32 threads, each expiry of the token, membership and serving-state
 entries meant a burst of identical queries, each on a fresh database connection. Here the first
