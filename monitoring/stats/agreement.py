@@ -56,10 +56,11 @@ def pair_by_text(
 ) -> list[Pair]:
     """Pair each ``other`` prediction with a production prediction of the same text, nearest in time.
 
-    ``after_only``: the production twin must not be later than the other one (a shadow copy is scored
-    after production answered). ``max_gap_s``: the largest time between the two (None: any). Each
-    production prediction pairs at most once, so a text sent twice pairs twice, each with its own twin.
-    Unpaired rows are left out.
+    ``after_only`` (shadow copies): the production twin must not be later than the other one (a shadow
+    copy is scored after production answered), and copies pair with twins first in, first out: the
+    earliest unpaired twin within the gap, as the copies were made. ``max_gap_s``: the largest time
+    between the two (None: any). Each production prediction pairs at most once, so a text sent twice
+    pairs twice, each with its own twin. Unpaired rows are left out.
 
     One pass per text in time order, with a pointer into that text's production rows: a production
     row passed over for a nearer one is never revisited (a later ``other`` row is farther from it
@@ -77,6 +78,17 @@ def pair_by_text(
         if not twins or pointer[row.text_sha256] >= len(twins):
             continue
         i = pointer[row.text_sha256]
+        if after_only:
+            # Shadow copies are scored in the order production answered: each takes the earliest unpaired
+            # twin not later than it and within the gap. "Nearest" let a copy scored after a second request
+            # of the same text take that request's twin and leave the second copy unpaired.
+            while i < len(twins) and max_gap_s is not None and row.at - twins[i].at > max_gap_s:
+                i += 1
+            if i < len(twins) and twins[i].at <= row.at:
+                pairs.append(Pair(twins[i], row))
+                i += 1
+            pointer[row.text_sha256] = i
+            continue
         # Advance to the nearest twin; rows at one instant (a request holding the same text twice) stay
         # available together, so the walk steps over such a group only to a strictly later time.
         while (j := _next_time(twins, i)) < len(twins) and _closer(twins[j].at, twins[i].at, row.at, after_only):

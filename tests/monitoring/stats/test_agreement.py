@@ -59,6 +59,14 @@ def test_the_same_text_twice_in_one_request_pairs_twice_each_with_its_own_twin()
     assert keys(late) == [("p3", "s9")]
 
 
+def test_shadow_copies_of_a_text_repeated_within_the_copy_delay_all_pair():
+    # Two requests of one text 10 ms apart; the second's copy is scored before the first's (CI, 2026-11-22:
+    # "nearest" paired the first copy with the second request and left the other copy unpaired).
+    production = [served("p1", 10.000, "a"), served("p2", 10.010, "a")]
+    shadow = [served("s1", 10.040, "a"), served("s2", 10.030, "a")]
+    assert keys(pair_by_text(production, shadow, max_gap_s=30, after_only=True)) == [("p1", "s2"), ("p2", "s1")]
+
+
 def test_a_canary_row_pairs_with_the_nearest_production_row_on_either_side():
     production = [served("p1", 10.0, "a"), served("p2", 95.0, "a"), served("p3", 400.0, "a")]
     canary = [served("c1", 100.0, "a"), served("c2", 390.0, "a"), served("c3", 500.0, "a")]
