@@ -54,13 +54,14 @@ class Pair:
 def pair_by_text(
     production: Sequence[Served], other: Sequence[Served], *, max_gap_s: float | None, after_only: bool
 ) -> list[Pair]:
-    """Pair each ``other`` prediction with a production prediction of the same text, nearest in time.
+    """Pair each ``other`` prediction with a production prediction of the same text, by time.
 
-    ``after_only`` (shadow copies): the production twin must not be later than the other one (a shadow
-    copy is scored after production answered), and copies pair with twins first in, first out: the
-    earliest unpaired twin within the gap, as the copies were made. ``max_gap_s``: the largest time
-    between the two (None: any). Each production prediction pairs at most once, so a text sent twice
-    pairs twice, each with its own twin. Unpaired rows are left out.
+    ``after_only`` (shadow copies): the production twin must not be later than the copy (a shadow copy
+    is scored after production answered), and copies take twins first in, first out: the earliest
+    unpaired twin within the gap, in the order the copies were made. Otherwise (canary rows): the
+    nearest twin on either side. ``max_gap_s``: the largest time between the two (None: any). Each
+    production prediction pairs at most once, so a text sent twice pairs twice, each with its own twin.
+    Unpaired rows are left out.
 
     One pass per text in time order, with a pointer into that text's production rows: a production
     row passed over for a nearer one is never revisited (a later ``other`` row is farther from it
@@ -91,10 +92,10 @@ def pair_by_text(
             continue
         # Advance to the nearest twin; rows at one instant (a request holding the same text twice) stay
         # available together, so the walk steps over such a group only to a strictly later time.
-        while (j := _next_time(twins, i)) < len(twins) and _closer(twins[j].at, twins[i].at, row.at, after_only):
+        while (j := _next_time(twins, i)) < len(twins) and abs(twins[j].at - row.at) <= abs(twins[i].at - row.at):
             i = j
         twin = twins[i]
-        if (after_only and twin.at > row.at) or (max_gap_s is not None and abs(twin.at - row.at) > max_gap_s):
+        if max_gap_s is not None and abs(twin.at - row.at) > max_gap_s:
             pointer[row.text_sha256] = i
             continue
         pointer[row.text_sha256] = i + 1
@@ -107,12 +108,6 @@ def _next_time(rows: list[Served], i: int) -> int:
     while j < len(rows) and rows[j].at == rows[i].at:
         j += 1
     return j
-
-
-def _closer(candidate: float, current: float, at: float, after_only: bool) -> bool:
-    if after_only:
-        return candidate <= at
-    return abs(candidate - at) <= abs(current - at)
 
 
 def agreement(pairs: Iterable[Pair]) -> Proportion:

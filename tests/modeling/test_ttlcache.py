@@ -65,3 +65,15 @@ def test_the_cache_is_bounded() -> None:
         cache.get(key, 10.0, lambda key=key: key)
         assert len(cache) <= 3
     assert cache.get(9, 10.0, lambda: -1) == 9  # the newest entry survives a clear
+
+
+def test_failed_loads_do_not_grow_the_cache_without_bound() -> None:
+    cache: TtlCache[str, int] = TtlCache(3)
+
+    def refuse() -> int:
+        raise PermissionError("unknown token")
+
+    for n in range(50):
+        with pytest.raises(PermissionError):
+            cache.get(f"random-token-{n}", 10.0, refuse)
+    assert len(cache) == 0 and len(cache._locks) <= 3

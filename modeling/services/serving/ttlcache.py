@@ -36,6 +36,10 @@ class TtlCache(Generic[K, V]):
         if hit is not None and time.monotonic() - hit[0] < ttl:
             return hit[1]
         with self._guard:
+            if len(self._locks) >= self.max_entries and key not in self._locks:
+                # Keys whose load failed (unknown tokens) leave a lock and no entry: bound those too. A
+                # thread still holding a dropped lock finishes its load; only that key's single flight lapses.
+                self._locks = {}
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             started = time.monotonic()
