@@ -46,7 +46,7 @@ def queue_refresh(*, version: ModelVersion, labeled_embeddings: np.ndarray | Non
         embeddings,
         strategy=strategy,
         batch_size=project.al_batch_size,
-        languages=[row[3] for row in rows] if quotas else None,
+        languages=[row[3] for row in rows],  # quotas, and the default's low-budget cells (class x language)
         quotas=quotas,
         random_fraction=project.random_fraction,
         labeled_embeddings=labeled_embeddings if embeddings is not None else None,

@@ -143,17 +143,23 @@ def _predict(
 def _few_labeled_embeddings(classifier: Classifier, version: ModelVersion) -> np.ndarray | None:
     """Embed the gold training items while they are few (margin + diversity's coverage phase); else None.
 
-    While fewer than ``LOW_BUDGET_LABELS_PER_CLASS`` x classes items are labeled, the default strategy
-    picks the uncertain items farthest from everything labeled, so it needs the labeled items in the
-    same embedding space as the pool: at most a few hundred texts, embedded here by the same version.
+    While fewer than ``LOW_BUDGET_LABELS_PER_CELL`` x classes x the pool's languages items are labeled,
+    the default strategy picks the uncertain items farthest from everything labeled, so it needs the
+    labeled items in the same embedding space as the pool: at most a few hundred texts (a few thousand
+    for a project of many classes in many languages), embedded here by the same version.
     """
+    from django.db.models import Count
+
     from modeling.ml.sampling import margin_diversity
     from modeling.services.training import TRAINING_SPLITS
 
-    limit = margin_diversity.LOW_BUDGET_LABELS_PER_CLASS * len(classifier.labels)
+    by_language = pool_items(version).values("language").annotate(n=Count("id")).order_by()
+    counts = {row["language"]: row["n"] for row in by_language}
+    languages = margin_diversity.pool_languages(counts)
+    limit = margin_diversity.low_budget_limit(len(classifier.labels), languages)
     gold = Item.objects.filter(project_id=version.project_id, gold_label__isnull=False, split__in=TRAINING_SPLITS)
     texts = list(gold.order_by("id").values_list("text", flat=True)[:limit])
-    if not texts or not margin_diversity.is_low_budget(len(texts), len(classifier.labels)):
+    if not texts or not margin_diversity.is_low_budget(len(texts), len(classifier.labels), languages):
         return None
     return _predict(classifier, version, texts).embeddings
 

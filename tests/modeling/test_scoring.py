@@ -121,9 +121,14 @@ def test_the_gold_items_are_embedded_for_the_default_strategy_only_while_they_ar
     gold = Item.objects.filter(project=version.project, gold_label__isnull=False).exclude(split=Item.Split.EVAL)
     n = gold.count()
     assert n > 0
+    # The pool is English with every third item Spanish: 2 classes x 2 languages = 4 cells.
+    cells = len(classifier.labels) * 2
+    monkeypatch.setattr(margin_diversity, "LOW_BUDGET_LABELS_PER_CELL", n // cells + 1)  # limit just above n
     embedded = scoring._few_labeled_embeddings(classifier, version)
-    assert embedded is not None and embedded.shape[0] == n  # the tiny project is far below 40 x classes
+    assert embedded is not None and embedded.shape[0] == n
     assert np.isfinite(embedded).all()
+    # Counted for one language, the same threshold would already be past: the languages multiply it.
+    assert not margin_diversity.is_low_budget(n, len(classifier.labels), 1)
     # With a lower threshold the same labels are enough: no embeddings, no extra forward pass.
-    monkeypatch.setattr(margin_diversity, "LOW_BUDGET_LABELS_PER_CLASS", max(1, n // len(classifier.labels)))
+    monkeypatch.setattr(margin_diversity, "LOW_BUDGET_LABELS_PER_CELL", max(1, n // cells))
     assert scoring._few_labeled_embeddings(classifier, version) is None

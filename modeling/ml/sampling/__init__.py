@@ -27,9 +27,10 @@ this default) takes its outliers instead, and on the oracle benchmark it learned
 That holds once the model is fair; with few labels per class its uncertainty is poor and covering the
 space pays more than sampling its dense parts ("cold start": Hacohen et al. 2022 show opposite strategies
 suit low and high budgets; Doucet et al. 2023, TCM, start with a coverage strategy and switch to an
-uncertainty one). So while fewer than LOW_BUDGET_LABELS_PER_CLASS x classes items are labeled (known only
-when `labeled_embeddings` are given), margin + diversity picks the same candidates' k-center cover seeded
-with the labeled items (Sener & Savarese 2018): the uncertain items farthest from everything labeled.
+uncertainty one). So while fewer than LOW_BUDGET_LABELS_PER_CELL x classes x languages items are labeled
+(known only when `labeled_embeddings` are given; the languages are those holding MIN_LANGUAGE_SHARE of the
+pool), margin + diversity picks the same candidates' k-center cover seeded with the labeled items (Sener &
+Savarese 2018): the uncertain items farthest from everything labeled.
 
 Diversity works in Euclidean geometry on the embeddings as given (pass L2-normalised rows for cosine).
 Distances are float32 and updated one centre at a time (a mat-vec per pick), so a 100k x 384 pool
@@ -43,7 +44,7 @@ greedy), `kmeans` (weighted k-means representatives and BADGE's k-means++ seedin
 argument checks, random-audit picks, language quotas). Everything public is re-exported here: import it
 from `modeling.ml.sampling`. The constants re-exported here are copies: a threshold is read in the
 module that defines it, so change it there at run time (a test sets
-`modeling.ml.sampling.margin_diversity.LOW_BUDGET_LABELS_PER_CLASS`), never on the package.
+`modeling.ml.sampling.margin_diversity.LOW_BUDGET_LABELS_PER_CELL`), never on the package.
 """
 
 from __future__ import annotations
@@ -69,7 +70,14 @@ from modeling.ml.sampling.kmeans import (
     badge_kmeanspp,
     weighted_kmeans_representatives,
 )
-from modeling.ml.sampling.margin_diversity import CANDIDATE_FACTOR, LOW_BUDGET_LABELS_PER_CLASS, is_low_budget
+from modeling.ml.sampling.margin_diversity import (
+    CANDIDATE_FACTOR,
+    LOW_BUDGET_LABELS_PER_CELL,
+    MIN_LANGUAGE_SHARE,
+    is_low_budget,
+    low_budget_limit,
+    pool_languages,
+)
 from modeling.ml.sampling.strategies import (
     DEFAULT_STRATEGY,
     DIVERSITY_STRATEGIES,
@@ -93,7 +101,8 @@ __all__ = [
     "KMEANS_CELL_BUDGET",
     "KMEANS_MAX_ITERATIONS",
     "KMEANS_MIN_WEIGHT",
-    "LOW_BUDGET_LABELS_PER_CLASS",
+    "LOW_BUDGET_LABELS_PER_CELL",
+    "MIN_LANGUAGE_SHARE",
     "PICK_ORDERED_STRATEGIES",
     "PROBABILITY_TOLERANCE",
     "STRATEGIES",
@@ -111,8 +120,10 @@ __all__ = [
     "is_low_budget",
     "k_center_greedy",
     "least_confidence",
+    "low_budget_limit",
     "margin",
     "nearest_squared_distances",
+    "pool_languages",
     "select_batch",
     "squared_distances",
     "uncertainty_order",

@@ -23,6 +23,7 @@ from modeling.ml.sampling.margin_diversity import (
     is_low_budget,
     margin_coverage_picks,
     margin_diversity_picks,
+    pool_languages,
 )
 from modeling.ml.sampling.strategies import (
     DEFAULT_STRATEGY,
@@ -96,20 +97,22 @@ def select_batch(
     up by running the strategy inside each short language, and the strategy fills the rest. A quota is
     capped at what the pool holds; quotas that add up to more than the batch are scaled down to fit.
     `labeled_embeddings` seed kcenter so the batch avoids what is labeled; margin_diversity covers its
-    candidates from them while they number fewer than LOW_BUDGET_LABELS_PER_CLASS x classes, then (and
-    without them) clusters the candidates alone as Zhdanov 2019 does; badge measures uncertainty and
-    ignores them.
+    candidates from them while they number fewer than LOW_BUDGET_LABELS_PER_CELL x classes x the pool's
+    languages (from `languages`, one per pool item; one language without them), then (and without them)
+    clusters the candidates alone as Zhdanov 2019 does; badge measures uncertainty and ignores them.
     A pool smaller than the batch gives the whole pool. Same inputs and `seed`, same Selection.
     """
     p = _checked_probs(probs)
     n = p.shape[0]
     x = _checked_embeddings(embeddings, n, strategy)
     _check_arguments(batch_size, random_fraction, candidate_factor)
+    if languages is not None and len(languages) != n:
+        raise ValueError(f"languages must name one language per pool item ({n}), got {len(languages)}")
     rng = np.random.default_rng(seed)
     size = min(batch_size, n)
     audit_size = size if strategy == "random" and not quotas else audit_count(random_fraction, size)
     audit = rng.choice(n, size=audit_size, replace=False).astype(np.int64)
-    picker = _picker(strategy, p, x, labeled_embeddings, rng, candidate_factor)
+    picker = _picker(strategy, p, x, labeled_embeddings, rng, candidate_factor, pool_languages(languages))
     model_picks, model_scores = _model_picks(
         picker, n, size - audit_size, audit, languages, quotas, by_score=strategy not in PICK_ORDERED_STRATEGIES
     )
@@ -209,6 +212,7 @@ def _picker(
     labeled: npt.ArrayLike | None,
     rng: np.random.Generator,
     candidate_factor: int,
+    language_count: int,
 ) -> Picker:
     """Return the strategy as a function (eligible mask, k, pool items already chosen) -> (picks, scores)."""
     if strategy == "random":
@@ -224,7 +228,7 @@ def _picker(
     if strategy == "kcenter":
         return lambda allowed, k, chosen: k_center_greedy(x, k, seeds=_seeds(seeds, x, chosen), eligible=allowed)
     margin_order, uncertainty = uncertainty_order(probs, "margin"), uncertainty_scores(probs, "margin")
-    if seeds is not None and is_low_budget(seeds.shape[0], probs.shape[1]):
+    if seeds is not None and is_low_budget(seeds.shape[0], probs.shape[1], language_count):
         return lambda allowed, k, chosen: margin_coverage_picks(
             x, margin_order, uncertainty, allowed, k, seeds=_seeds(seeds, x, chosen), factor=candidate_factor
         )

@@ -15,7 +15,9 @@ from modeling.ml.sampling import (
     is_low_budget,
     k_center_greedy,
     least_confidence,
+    low_budget_limit,
     margin,
+    pool_languages,
     select_batch,
     uncertainty_order,
     weighted_kmeans_representatives,
@@ -209,8 +211,8 @@ def test_margin_diversity_only_picks_among_the_least_margin_candidates() -> None
 
 
 def test_margin_diversity_past_the_low_budget_clusters_the_candidates_alone() -> None:
-    # 2 classes x 40 = 80 labeled items end the low-budget phase; from then on Zhdanov 2019 clusters the
-    # candidates only, so 80 labeled items on top of B do not move the batch.
+    # 2 classes x 1 language x 5 = 10 labeled items end the low-budget phase; from then on Zhdanov 2019
+    # clusters the candidates only, so 10 labeled items on top of B do not move the batch.
     plain = select_batch(MD_PROBS, MD_POINTS, strategy="margin_diversity", batch_size=2, candidate_factor=3)
     seeded = select_batch(
         MD_PROBS,
@@ -218,15 +220,35 @@ def test_margin_diversity_past_the_low_budget_clusters_the_candidates_alone() ->
         strategy="margin_diversity",
         batch_size=2,
         candidate_factor=3,
-        labeled_embeddings=[[5.0, 5.0]] * 80,
+        labeled_embeddings=[[5.0, 5.0]] * 10,
     )
     assert plain.indices.tolist() == [0, 5]
     assert seeded.indices.tolist() == [0, 5]
 
 
-@pytest.mark.parametrize(("labeled", "classes", "expected"), [(79, 2, True), (80, 2, False), (0, 13, True)])
-def test_low_budget_is_fewer_than_forty_labels_per_class(labeled: int, classes: int, expected: bool) -> None:
-    assert is_low_budget(labeled, classes) is expected
+@pytest.mark.parametrize(
+    ("labeled", "classes", "languages", "expected"),
+    [(9, 2, 1, True), (10, 2, 1, False), (0, 13, 1, True), (64, 13, 1, True), (65, 13, 1, False),
+     (519, 13, 8, True), (520, 13, 8, False), (9, 2, 0, True), (10, 2, 0, False)],
+)  # fmt: skip
+def test_low_budget_is_fewer_than_five_labels_per_class_and_language(
+    labeled: int, classes: int, languages: int, expected: bool
+) -> None:
+    assert is_low_budget(labeled, classes, languages) is expected
+    assert low_budget_limit(classes, languages) == 5 * classes * max(1, languages)
+
+
+def test_pool_languages_counts_those_holding_five_percent_of_the_pool() -> None:
+    # 100 items: en 60, de 30, fr 5 (exactly 5%: counts), sw 4 (below), 1 undetected (no language).
+    pool = ["en"] * 60 + ["de"] * 30 + ["fr"] * 5 + ["sw"] * 4 + [""]
+    assert pool_languages(pool) == 3
+    assert pool_languages({"en": 60, "de": 30, "fr": 5, "sw": 4, "": 1}) == 3
+    assert pool_languages(["en"] * 10) == 1
+    assert pool_languages(None) == 1
+    assert pool_languages([]) == 1  # nothing known: one language
+    assert pool_languages([""] * 5) == 1
+    # A blank majority still counts toward the size: 4 "de" of 100 is under 5%.
+    assert pool_languages([""] * 96 + ["de"] * 4) == 1
 
 
 # Low-budget layout on a line, 2 classes. Margins 0, .1, .2, .3 for items 0-3 at 0, 1, 4, 10; the confident
@@ -235,7 +257,7 @@ COVER_PROBS = np.array([[0.5 + m / 2, 0.5 - m / 2] for m in (0.0, 0.1, 0.2, 0.3,
 COVER_POINTS = np.array([[0.0], [1.0], [4.0], [10.0], [20.0], [30.0]])
 
 
-def _cover(labeled: list[list[float]]) -> list[int]:
+def _cover(labeled: list[list[float]] | None, languages: list[str] | None = None) -> list[int]:
     selection = select_batch(
         COVER_PROBS,
         COVER_POINTS,
@@ -244,6 +266,7 @@ def _cover(labeled: list[list[float]]) -> list[int]:
         candidate_factor=2,
         random_fraction=0,
         labeled_embeddings=labeled,
+        languages=languages,
     )
     return selection.indices.tolist()
 
@@ -254,8 +277,24 @@ def test_margin_diversity_in_the_low_budget_covers_the_candidates_away_from_the_
     # Labeled at 0: distances 0, 1, 4, 10, so item 3; then min(d to 0, d to 10) = 1, 4: item 2. Most
     # uncertain first: 2 (margin .2) before 3 (margin .3). Items 4 and 5 are farther but not candidates.
     assert _cover([[0.0]]) == [2, 3]
-    # 79 labeled at 0 is still below 2 classes x 40.
-    assert _cover([[0.0]] * 79) == [2, 3]
+    # 9 labeled at 0 is still below 2 classes x 5 (one language).
+    assert _cover([[0.0]] * 9) == [2, 3]
+
+
+def test_the_low_budget_lasts_longer_in_a_pool_of_several_languages() -> None:
+    # 10 labeled at 0 end the low budget of 2 classes in one language: the candidates are clustered as
+    # with nothing labeled. With two languages of 3 items each the limit is 2 x 2 x 5 = 20: still a cover.
+    clustered = _cover(None)
+    assert clustered != [2, 3]
+    assert _cover([[0.0]] * 10) == clustered
+    assert _cover([[0.0]] * 10, languages=["en", "de"] * 3) == [2, 3]
+    assert _cover([[0.0]] * 19, languages=["en", "de"] * 3) == [2, 3]
+    assert _cover([[0.0]] * 20, languages=["en", "de"] * 3) == clustered
+
+
+def test_languages_must_name_one_language_per_pool_item() -> None:
+    with pytest.raises(ValueError, match="one language per pool item"):
+        _cover([[0.0]], languages=["en"] * 5)
 
 
 def test_margin_diversity_in_the_low_budget_scores_picks_by_one_minus_margin() -> None:
