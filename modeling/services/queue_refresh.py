@@ -18,14 +18,17 @@ logger = logging.getLogger(__name__)
 FALLBACK_STRATEGY: Strategy = "margin"
 
 
-def queue_refresh(*, version: ModelVersion, labeled_embeddings: np.ndarray | None = None) -> int:
+def queue_refresh(
+    *, version: ModelVersion, labeled_embeddings: np.ndarray | None = None, labeled_probs: np.ndarray | None = None
+) -> int:
     """Rank the still-unlabeled pool by `version`'s predictions with the project's strategy; return items queued.
 
     The batch's first pick gets the highest priority; random-audit picks are flagged on the items. The
     project's language quotas (language -> share of the batch, or minimum count) are topped up from
     each language's own most useful items, so a multilingual queue does not starve a small language.
     ``labeled_embeddings`` (the gold items' embeddings by the same version, while they are few) steer
-    the diversity strategies away from what is already labeled.
+    the diversity strategies away from what is already labeled; ``labeled_probs`` (the same items'
+    calibrated probabilities by the same version) let the default's cover weigh predictions too.
     """
     project = version.project
     rows = list(
@@ -50,6 +53,7 @@ def queue_refresh(*, version: ModelVersion, labeled_embeddings: np.ndarray | Non
         quotas=quotas,
         random_fraction=project.random_fraction,
         labeled_embeddings=labeled_embeddings if embeddings is not None else None,
+        labeled_probs=labeled_probs if embeddings is not None and labeled_embeddings is not None else None,
         seed=version.number,
     )
     size = len(selection)

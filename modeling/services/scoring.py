@@ -85,7 +85,12 @@ def pool_score_run(job: Job) -> dict[str, Any]:
     job.set_progress(1.0, f"predicting the {len(stop_ids)} stop-set items")
     _predict_stop_set(classifier, version, stop_ids, label_ids)
     job.set_progress(1.0, f"ranking the queue from {scored} predictions")
-    queue_refresh(version=version, labeled_embeddings=_few_labeled_embeddings(classifier, version))
+    labeled = _few_labeled_predictions(classifier, version)
+    queue_refresh(
+        version=version,
+        labeled_embeddings=None if labeled is None else labeled.embeddings,
+        labeled_probs=None if labeled is None else labeled.probabilities,
+    )
     return {"model_version": version.number, "scored": scored, "replaced": deleted, "stop_set": len(stop_ids)}
 
 
@@ -140,13 +145,14 @@ def _predict(
     return classifier.predict(texts, config, return_embeddings=embeddings)
 
 
-def _few_labeled_embeddings(classifier: Classifier, version: ModelVersion) -> np.ndarray | None:
-    """Embed the gold training items while they are few (margin + diversity's coverage phase); else None.
+def _few_labeled_predictions(classifier: Classifier, version: ModelVersion) -> Predictions | None:
+    """Score the gold training items while they are few (margin + diversity's coverage phase); else None.
 
     While fewer than ``LOW_BUDGET_LABELS_PER_CELL`` x classes x the pool's languages items are labeled,
     the default strategy picks the uncertain items farthest from everything labeled, so it needs the
-    labeled items in the same embedding space as the pool: at most a few hundred texts (a few thousand
-    for a project of many classes in many languages), embedded here by the same version.
+    labeled items in the same space as the pool (their embeddings and calibrated probabilities): at most a
+    few hundred texts (a few thousand for a project of many classes in many languages), scored here by
+    the same version.
     """
     from django.db.models import Count
 
@@ -161,7 +167,7 @@ def _few_labeled_embeddings(classifier: Classifier, version: ModelVersion) -> np
     texts = list(gold.order_by("id").values_list("text", flat=True)[:limit])
     if not texts or not margin_diversity.is_low_budget(len(texts), len(classifier.labels), languages):
         return None
-    return _predict(classifier, version, texts).embeddings
+    return _predict(classifier, version, texts)
 
 
 def _predict_stop_set(classifier: Classifier, version: ModelVersion, item_ids: list[int], label_ids: list[int]) -> None:

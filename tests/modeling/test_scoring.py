@@ -124,11 +124,13 @@ def test_the_gold_items_are_embedded_for_the_default_strategy_only_while_they_ar
     # The pool is English with every third item Spanish: 2 classes x 2 languages = 4 cells.
     cells = len(classifier.labels) * 2
     monkeypatch.setattr(margin_diversity, "LOW_BUDGET_LABELS_PER_CELL", n // cells + 1)  # limit just above n
-    embedded = scoring._few_labeled_embeddings(classifier, version)
-    assert embedded is not None and embedded.shape[0] == n
-    assert np.isfinite(embedded).all()
+    scored = scoring._few_labeled_predictions(classifier, version)
+    assert scored is not None and scored.embeddings is not None
+    assert scored.embeddings.shape[0] == n and np.isfinite(scored.embeddings).all()
+    assert scored.probabilities.shape == (n, len(classifier.labels))
+    assert np.allclose(scored.probabilities.sum(axis=1), 1.0, atol=1e-5)
     # Counted for one language, the same threshold would already be past: the languages multiply it.
     assert not margin_diversity.is_low_budget(n, len(classifier.labels), 1)
     # With a lower threshold the same labels are enough: no embeddings, no extra forward pass.
     monkeypatch.setattr(margin_diversity, "LOW_BUDGET_LABELS_PER_CELL", max(1, n // cells))
-    assert scoring._few_labeled_embeddings(classifier, version) is None
+    assert scoring._few_labeled_predictions(classifier, version) is None

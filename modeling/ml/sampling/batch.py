@@ -20,6 +20,7 @@ from modeling.ml.sampling.distances import k_center_greedy
 from modeling.ml.sampling.kmeans import badge_kmeanspp
 from modeling.ml.sampling.margin_diversity import (
     CANDIDATE_FACTOR,
+    coverage_space,
     is_low_budget,
     margin_coverage_picks,
     margin_diversity_picks,
@@ -85,6 +86,7 @@ def select_batch(
     quotas: Mapping[str, float | int] | None = None,
     random_fraction: float = DEFAULT_RANDOM_FRACTION,
     labeled_embeddings: npt.ArrayLike | None = None,
+    labeled_probs: npt.ArrayLike | None = None,
     seed: int = 0,
     candidate_factor: int = CANDIDATE_FACTOR,
 ) -> Selection:
@@ -100,6 +102,9 @@ def select_batch(
     candidates from them while they number fewer than LOW_BUDGET_LABELS_PER_CELL x classes x the pool's
     languages (from `languages`, one per pool item; one language without them), then (and without them)
     clusters the candidates alone as Zhdanov 2019 does; badge measures uncertainty and ignores them.
+    `labeled_probs` (the same model's calibrated probabilities for the labeled items, row for row) let
+    that cover measure distance on embeddings and predictions together (`coverage_space`); without them
+    it covers the embeddings alone.
     A pool smaller than the batch gives the whole pool. Same inputs and `seed`, same Selection.
     """
     p = _checked_probs(probs)
@@ -112,7 +117,8 @@ def select_batch(
     size = min(batch_size, n)
     audit_size = size if strategy == "random" and not quotas else audit_count(random_fraction, size)
     audit = rng.choice(n, size=audit_size, replace=False).astype(np.int64)
-    picker = _picker(strategy, p, x, labeled_embeddings, rng, candidate_factor, pool_languages(languages))
+    labeled = _checked_labeled(labeled_embeddings, labeled_probs, x, p.shape[1])
+    picker = _picker(strategy, p, x, labeled, rng, candidate_factor, pool_languages(languages))
     model_picks, model_scores = _model_picks(
         picker, n, size - audit_size, audit, languages, quotas, by_score=strategy not in PICK_ORDERED_STRATEGIES
     )
@@ -209,7 +215,7 @@ def _picker(
     strategy: Strategy,
     probs: FloatArray,
     x: Float32Array | None,
-    labeled: npt.ArrayLike | None,
+    labeled: tuple[Float32Array, FloatArray | None] | None,
     rng: np.random.Generator,
     candidate_factor: int,
     language_count: int,
@@ -224,13 +230,22 @@ def _picker(
         raise ValueError(f"strategy {strategy!r} needs the pool's embeddings")
     if strategy == "badge":
         return lambda allowed, k, chosen: badge_kmeanspp(probs, x, k, rng=rng, eligible=allowed, chosen=chosen)
-    seeds = None if labeled is None else np.asarray(labeled, dtype=np.float32).reshape(-1, x.shape[1])
+    seeds = None if labeled is None else labeled[0]
     if strategy == "kcenter":
         return lambda allowed, k, chosen: k_center_greedy(x, k, seeds=_seeds(seeds, x, chosen), eligible=allowed)
     margin_order, uncertainty = uncertainty_order(probs, "margin"), uncertainty_scores(probs, "margin")
-    if seeds is not None and is_low_budget(seeds.shape[0], probs.shape[1], language_count):
+    if labeled is not None and is_low_budget(labeled[0].shape[0], probs.shape[1], language_count):
+        seed_probs = labeled[1]
+        space = x if seed_probs is None else coverage_space(x, probs)
+        cover_seeds = labeled[0] if seed_probs is None else coverage_space(labeled[0], seed_probs)
         return lambda allowed, k, chosen: margin_coverage_picks(
-            x, margin_order, uncertainty, allowed, k, seeds=_seeds(seeds, x, chosen), factor=candidate_factor
+            space,
+            margin_order,
+            uncertainty,
+            allowed,
+            k,
+            seeds=_seeds(cover_seeds, space, chosen),
+            factor=candidate_factor,
         )
     return lambda allowed, k, _chosen: margin_diversity_picks(
         x, margin_order, uncertainty, allowed, k, rng=rng, factor=candidate_factor
@@ -294,6 +309,28 @@ def _checked_embeddings(embeddings: npt.ArrayLike | None, n: int, strategy: str)
     if x.ndim != 2 or x.shape[0] != n:
         raise ValueError(f"embeddings must be ({n}, dim), got shape {x.shape}")
     return x
+
+
+def _checked_labeled(
+    embeddings: npt.ArrayLike | None, probs: npt.ArrayLike | None, x: Float32Array | None, classes: int
+) -> tuple[Float32Array, FloatArray | None] | None:
+    """Return the labeled items' (embeddings, probabilities or None), checked against the pool's shapes."""
+    if embeddings is None:
+        if probs is not None:
+            raise ValueError("labeled_probs need the labeled_embeddings they belong to")
+        return None
+    if x is None:
+        return None  # a strategy without embeddings has no use for them
+    seeds = np.asarray(embeddings, dtype=np.float32).reshape(-1, x.shape[1])
+    if probs is None:
+        return seeds, None
+    raw = np.asarray(probs, dtype=np.float64)
+    p = _checked_probs(raw.reshape(0, classes) if raw.size == 0 else raw)
+    if p.shape != (seeds.shape[0], classes):
+        raise ValueError(
+            f"labeled_probs must be ({seeds.shape[0]}, {classes}), one row per labeled item; got {p.shape}"
+        )
+    return seeds, p
 
 
 def _check_arguments(batch_size: int, random_fraction: float, candidate_factor: int) -> None:

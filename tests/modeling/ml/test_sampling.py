@@ -297,6 +297,56 @@ def test_languages_must_name_one_language_per_pool_item() -> None:
         _cover([[0.0]], languages=["en"] * 5)
 
 
+# One labeled item at 0 that the model gives to class 0 for sure; candidates A at 0 (leaning to class 1,
+# margin .2) and B at 1 (leaning to class 0, margin .1). Batch 1, both candidates.
+JOINT_PROBS = np.array([[0.4, 0.6], [0.55, 0.45]])
+JOINT_POINTS = np.array([[0.0], [1.0]])
+
+
+def _joint(labeled_probs: list[list[float]] | None) -> list[int]:
+    selection = select_batch(
+        JOINT_PROBS,
+        JOINT_POINTS,
+        strategy="margin_diversity",
+        batch_size=1,
+        candidate_factor=2,
+        random_fraction=0,
+        labeled_embeddings=[[0.0]],
+        labeled_probs=labeled_probs,
+    )
+    return selection.indices.tolist()
+
+
+def test_the_cover_weighs_predictions_with_the_labeled_items_probabilities() -> None:
+    # Embeddings alone: A lies on the labeled item (0), B at 1: B. Joined with 2 x the probabilities
+    # the labeled item is (0, 2, 0), A (0, .8, 1.2) at 1.2^2 + 1.2^2 = 2.88, B (1, 1.1, .9) at
+    # 1 + .81 + .81 = 2.62 (squared): A, whose prediction is unlike anything labeled, is the farther.
+    assert _joint(None) == [1]
+    assert _joint([[1.0, 0.0]]) == [0]
+    # A labeled item the model is unsure of sits nearer A: (0, 1, 1) -> A .04 + .04, B 1 + .01 + .01.
+    assert _joint([[0.5, 0.5]]) == [1]
+
+
+def test_labeled_probs_are_checked_against_the_labeled_embeddings() -> None:
+    with pytest.raises(ValueError, match="one row per labeled item"):
+        _joint([[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="sum to 1"):
+        _joint([[2.0, 3.0]])
+    with pytest.raises(ValueError, match="need the labeled_embeddings"):
+        select_batch(JOINT_PROBS, JOINT_POINTS, batch_size=1, labeled_probs=[[1.0, 0.0]])
+    # No labeled items at all: an empty pair is accepted and covers from nothing.
+    empty = select_batch(
+        JOINT_PROBS,
+        JOINT_POINTS,
+        batch_size=1,
+        candidate_factor=2,
+        random_fraction=0,
+        labeled_embeddings=np.zeros((0, 1)),
+        labeled_probs=np.zeros((0, 2)),
+    )
+    assert len(empty) == 1
+
+
 def test_margin_diversity_in_the_low_budget_scores_picks_by_one_minus_margin() -> None:
     selection = select_batch(
         COVER_PROBS,
