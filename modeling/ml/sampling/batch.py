@@ -230,14 +230,13 @@ def _picker(
         raise ValueError(f"strategy {strategy!r} needs the pool's embeddings")
     if strategy == "badge":
         return lambda allowed, k, chosen: badge_kmeanspp(probs, x, k, rng=rng, eligible=allowed, chosen=chosen)
-    seeds = None if labeled is None else labeled[0]
+    seeds, seed_probs = labeled if labeled is not None else (None, None)
     if strategy == "kcenter":
         return lambda allowed, k, chosen: k_center_greedy(x, k, seeds=_seeds(seeds, x, chosen), eligible=allowed)
     margin_order, uncertainty = uncertainty_order(probs, "margin"), uncertainty_scores(probs, "margin")
-    if labeled is not None and is_low_budget(labeled[0].shape[0], probs.shape[1], language_count):
-        seed_probs = labeled[1]
+    if seeds is not None and is_low_budget(seeds.shape[0], probs.shape[1], language_count):
         space = x if seed_probs is None else coverage_space(x, probs)
-        cover_seeds = labeled[0] if seed_probs is None else coverage_space(labeled[0], seed_probs)
+        cover_seeds = seeds if seed_probs is None else coverage_space(seeds, seed_probs)
         return lambda allowed, k, chosen: margin_coverage_picks(
             space,
             margin_order,

@@ -12,6 +12,7 @@ here at call time: to change one at run time (a test), set it on this module, no
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -51,12 +52,7 @@ def pool_languages(languages: Iterable[str] | Mapping[str, int] | None) -> int:
     """
     if languages is None:
         return 1
-    if isinstance(languages, Mapping):
-        counts = {name: int(n) for name, n in languages.items()}
-    else:
-        counts = {}
-        for name in languages:
-            counts[name] = counts.get(name, 0) + 1
+    counts = Counter(dict(languages) if isinstance(languages, Mapping) else languages)
     total = sum(counts.values())
     present = sum(1 for name, n in counts.items() if name and n > 0 and n >= MIN_LANGUAGE_SHARE * total)
     return max(1, present)

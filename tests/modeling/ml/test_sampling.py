@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from modeling.ml.sampling import (
@@ -303,7 +304,7 @@ JOINT_PROBS = np.array([[0.4, 0.6], [0.55, 0.45]])
 JOINT_POINTS = np.array([[0.0], [1.0]])
 
 
-def _joint(labeled_probs: list[list[float]] | None) -> list[int]:
+def _joint(labeled_probs: npt.ArrayLike | None, labeled: npt.ArrayLike = ((0.0,),)) -> list[int]:
     selection = select_batch(
         JOINT_PROBS,
         JOINT_POINTS,
@@ -311,7 +312,7 @@ def _joint(labeled_probs: list[list[float]] | None) -> list[int]:
         batch_size=1,
         candidate_factor=2,
         random_fraction=0,
-        labeled_embeddings=[[0.0]],
+        labeled_embeddings=labeled,
         labeled_probs=labeled_probs,
     )
     return selection.indices.tolist()
@@ -335,16 +336,7 @@ def test_labeled_probs_are_checked_against_the_labeled_embeddings() -> None:
     with pytest.raises(ValueError, match="need the labeled_embeddings"):
         select_batch(JOINT_PROBS, JOINT_POINTS, batch_size=1, labeled_probs=[[1.0, 0.0]])
     # No labeled items at all: an empty pair is accepted and covers from nothing.
-    empty = select_batch(
-        JOINT_PROBS,
-        JOINT_POINTS,
-        batch_size=1,
-        candidate_factor=2,
-        random_fraction=0,
-        labeled_embeddings=np.zeros((0, 1)),
-        labeled_probs=np.zeros((0, 2)),
-    )
-    assert len(empty) == 1
+    assert len(_joint(np.zeros((0, 2)), labeled=np.zeros((0, 1)))) == 1
 
 
 def test_margin_diversity_in_the_low_budget_scores_picks_by_one_minus_margin() -> None:
