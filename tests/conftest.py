@@ -1,4 +1,4 @@
-"""Shared fixtures: one named user per role, a project they belong to, API clients.
+"""Shared fixtures: one named user per role, a project they belong to, API clients, a Chromium tab.
 
 The roles are the ones the permission matrix walks: ``anonymous`` (no user), ``outsider`` (a user
 with no membership in the project), ``reviewer``, ``owner``, ``admin``.
@@ -13,6 +13,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from labeling.models import Role
+from tests.browser import live_tab
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 PASSWORD = "correct-horse-battery"
@@ -135,3 +136,11 @@ def project_creator(db):
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def chromium_page(live_server, monkeypatch):
+    """A Chromium tab on the live server, and the server's base URL (tests/browser.py)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with live_tab(live_server.url) as page:
+        yield page

@@ -10,27 +10,16 @@ two leases the page still holds (the item on screen and the one prefetched behin
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from labeling.models import Annotation, Item, Lease, Project, ProjectCounts, Skip
 from labeling.services.queue import queue_set_priorities
+from tests.browser import LIVE_MARKS, PASSWORD, live_tab
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
-PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = LIVE_MARKS
 
 TEXTS = [
     "Flight delayed again, thanks for nothing",
@@ -52,18 +41,11 @@ SUGGESTED = {2: "positive", 8: "negative", 11: "positive"}
 
 
 @pytest.fixture
-def page(live_server, monkeypatch):
-    """A Chromium page on the live server, and the server's base URL."""
-    from playwright.sync_api import sync_playwright
-
+def chromium_page(live_server, monkeypatch):
+    """The shared tab (tests/browser.py) at 1280 x 900, the window this test was written against."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1280, "height": 900})
-        tab.set_default_timeout(20_000)
-        yield tab, live_server.url
-        connections.close_all()  # see tests/test_browser_training.py: PostgreSQL must drop the test database
-        browser.close()
+    with live_tab(live_server.url, height=900) as page:
+        yield page
 
 
 @pytest.fixture
@@ -85,7 +67,8 @@ def queue():
     return project, reviewer, items
 
 
-def _login(tab, base_url: str, username: str) -> None:
+def _login_by_keyboard(tab, base_url: str, username: str) -> None:
+    """Sign in with the keys alone: type into the form and press Enter."""
     tab.goto(f"{base_url}/accounts/login/")
     tab.fill("#id_username", username)
     tab.fill("#id_password", PASSWORD)
@@ -104,11 +87,11 @@ def _press(tab, key: str, then) -> None:
     _on_screen(tab, then)
 
 
-def test_ten_items_labeled_by_keyboard_with_an_undo_a_skip_and_a_note(page, queue):
-    tab, base_url = page
+def test_ten_items_labeled_by_keyboard_with_an_undo_a_skip_and_a_note(chromium_page, queue):
+    tab, base_url = chromium_page
     project, reviewer, items = queue
     labels = {label.name: label for label in project.labels.all()}
-    _login(tab, base_url, "labeler")
+    _login_by_keyboard(tab, base_url, "labeler")
     tab.goto(f"{base_url}/projects/tweets/label/")
     _on_screen(tab, items[0])
     assert tab.inner_text("[data-field=staleness]") == "ranked by model v3 · 12 labels since"
@@ -208,16 +191,16 @@ def test_ten_items_labeled_by_keyboard_with_an_undo_a_skip_and_a_note(page, queu
     assert Project.objects.get(pk=project.pk).labels_since_training == 12 + 10
 
 
-def test_an_empty_queue_a_failed_submit_and_a_lost_lease_are_shown_and_nothing_is_lost(page):
+def test_an_empty_queue_a_failed_submit_and_a_lost_lease_are_shown_and_nothing_is_lost(chromium_page):
     from labeling.services.queue import queue_next
 
-    tab, base_url = page
+    tab, base_url = chromium_page
     project = ProjectFactory(slug="quiet", name="Quiet")
     reviewer = UserFactory(username="labeler")
     MembershipFactory(project=project, user=reviewer)
     other = UserFactory(username="colleague")
     MembershipFactory(project=project, user=other)
-    _login(tab, base_url, "labeler")
+    _login_by_keyboard(tab, base_url, "labeler")
     tab.goto(f"{base_url}/projects/quiet/label/")
     tab.get_by_role("heading", name="Nothing left for you to label").wait_for()
 
@@ -259,16 +242,16 @@ def test_an_empty_queue_a_failed_submit_and_a_lost_lease_are_shown_and_nothing_i
     assert tab.get_attribute("#label-item", "data-item-id") == str(items[2].pk)
 
 
-def test_an_undo_answered_late_never_takes_the_item_on_screen_away(page, queue):
+def test_an_undo_answered_late_never_takes_the_item_on_screen_away(chromium_page, queue):
     """The server's undo gives back the items held behind the undone one and leases them anew; the page,
     which moved on to them before that answer came, keeps showing its item and labels it with the new lease.
 
     The undo request is held in the network until the reviewer has labeled the undone item again and
     skipped the next one: its answer then lists neither the item on screen nor its old lease.
     """
-    tab, base_url = page
+    tab, base_url = chromium_page
     project, reviewer, items = queue
-    _login(tab, base_url, "labeler")
+    _login_by_keyboard(tab, base_url, "labeler")
     tab.goto(f"{base_url}/projects/tweets/label/")
     _on_screen(tab, items[0])
     _press(tab, "1", items[1])

@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
-
 from labeling.models import Item, Label, Role
 from modeling.models import ModelVersion, Retraining
 from modeling.services.stop_set import stop_set_ensure
-from tests import test_browser_training as browser
+from tests.browser import LIVE_MARKS, login
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.modeling.test_pages import realistic_metrics
 
-CHROMIUM, _login = browser.CHROMIUM, browser._login
-# The Chromium page fixture of the training browser test, under the name the tests here use.
-chromium_page = browser.page
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = LIVE_MARKS
 
 DRAWN = """(name) => {
   const el = document.querySelector('[data-figure="' + name + '"]');
@@ -59,7 +47,7 @@ def test_the_page_draws_the_curve_and_the_kappa_chart(chromium_page):
             stop_predictions={str(i): label for i, label in zip(ids, stop, strict=True)},
         )
     Retraining.objects.create(project=project, trigger="auto", status="succeeded", version=version)
-    _login(tab, base_url, user.username)
+    login(tab, base_url, user.username)
     tab.goto(f"{base_url}/projects/curve/models/learning-curve/")
     tab.wait_for_function(f"() => ({DRAWN})('curve') && ({DRAWN})('stability')")
     assert tab.evaluate(DRAWN, "curve") == [3, True]
@@ -72,7 +60,7 @@ def test_the_page_draws_the_curve_and_the_kappa_chart(chromium_page):
 def test_the_page_says_there_is_no_data_and_retrain_now_reports_the_refusal(chromium_page):
     tab, base_url = chromium_page
     _, user = _project("empty")
-    _login(tab, base_url, user.username)
+    login(tab, base_url, user.username)
     tab.goto(f"{base_url}/projects/empty/models/learning-curve/")
     assert "no model version has been trained and evaluated" in tab.inner_text("#curve-empty")
     assert "kappa needs two versions" in tab.inner_text("#stability-empty")

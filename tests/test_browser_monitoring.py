@@ -25,19 +25,10 @@ from monitoring.services.outcomes import outcomes_fold
 from monitoring.services.reference import ReferenceData, reference_arrays
 from monitoring.services.rollups import floor_minute, rollup_minutes
 from monitoring.services.slo import slo_evaluate
-from tests import test_browser_training as browser
+from tests.browser import LIVE_MARKS, login
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
-CHROMIUM, _login = browser.CHROMIUM, browser._login
-chromium_page = browser.page
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = LIVE_MARKS
 
 SLUG = "demo-monitoring"
 HOUR = timedelta(hours=1)
@@ -139,7 +130,7 @@ def test_every_monitoring_page_draws_its_charts_with_data(chromium_page, demo):
     tab, base_url = chromium_page
     script_errors: list[str] = []
     tab.on("pageerror", lambda error: script_errors.append(str(error)))
-    _login(tab, base_url, demo.username)
+    login(tab, base_url, demo.username)
 
     # The scripted stream drifted in its last hour (Spanish and Portuguese, longer texts): that window's run
     # says so. (Whether the stable hour before stays quiet is the drift tests' business, not this one's.)

@@ -15,12 +15,12 @@ import json
 from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from labeling.models import Role
 from modeling.models import Alias, Comparison, ModelVersion, ReleaseEvent
 from modeling.services.releases import policy_for, release_approve, release_promote
 from modeling.tasks import compare_versions
+from tests.browser import LIVE_MARKS, login
 from tests.factories import MembershipFactory, UserFactory
 from tests.modeling import conftest as modeling_fixtures
 from tests.modeling import test_releases_fixtures as release_fixtures
@@ -30,39 +30,7 @@ from tests.modeling.test_releases_fixtures import make_version
 tiny_checkpoints = modeling_fixtures.tiny_checkpoints
 release_artifacts = release_fixtures.release_artifacts
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
-PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
-
-
-@pytest.fixture
-def page(live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1280, "height": 1000})
-        tab.set_default_timeout(20_000)
-        yield tab, live_server.url
-        connections.close_all()
-        browser.close()
-
-
-def _login(tab, base_url: str, username: str) -> None:
-    tab.goto(f"{base_url}/accounts/login/")
-    tab.fill("#id_username", username)
-    tab.fill("#id_password", PASSWORD)
-    tab.click("main button[type=submit]")
-    tab.wait_for_url(f"{base_url}/projects/")
+pytestmark = LIVE_MARKS
 
 
 def _compare_from_the_page(tab, base_url: str, version: ModelVersion) -> Comparison:
@@ -94,13 +62,13 @@ def _predict(tab, base_url: str, slug: str, token: str, texts: list[str]) -> dic
 
 @pytest.mark.integration
 def test_an_owner_sees_a_failing_gate_and_approves_and_promotes_a_passing_candidate(
-    page, tiny_checkpoints, release_artifacts, tmp_path, settings
+    chromium_page, tiny_checkpoints, release_artifacts, tmp_path, settings
 ):
     from rest_framework.authtoken.models import Token
 
     from modeling.services.comparison import comparison_start
 
-    tab, base_url = page
+    tab, base_url = chromium_page
     project = modeling_fixtures.make_project("tiny-release", tiny_checkpoints.roberta)
     owner = UserFactory(username="releaser")
     MembershipFactory(project=project, user=owner, role=Role.OWNER)
@@ -127,7 +95,7 @@ def test_an_owner_sees_a_failing_gate_and_approves_and_promotes_a_passing_candid
 
 
 def _release_from_the_pages(tab, base_url: str, project, v2: ModelVersion, v3: ModelVersion, shots: Path) -> None:
-    _login(tab, base_url, "releaser")
+    login(tab, base_url, "releaser")
 
     # The owner sets the bar on the policy page: eval macro-F1 of at least 0.9.
     tab.goto(f"{base_url}/projects/tiny-release/models/releases/policy/")

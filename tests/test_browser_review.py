@@ -8,42 +8,14 @@ resolve rows and the items' gold labels are checked in the database.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from django.db import connections
 
 from labeling.models import Annotation, Item, Role
+from tests.browser import LIVE_MARKS, login
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.labeling.test_review import label_item
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
-PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
-
-
-@pytest.fixture
-def page(live_server, monkeypatch):
-    """A Chromium page on the live server, and the server's base URL."""
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1280, "height": 1000})
-        tab.set_default_timeout(20_000)
-        yield tab, live_server.url
-        # The ORM's connection opened under Playwright's event loop: close it so PostgreSQL can drop the db.
-        connections.close_all()
-        browser.close()
+pytestmark = LIVE_MARKS
 
 
 @pytest.fixture
@@ -59,22 +31,14 @@ def disagreements():
     return project, owner, first, second
 
 
-def _login(tab, base_url: str, username: str) -> None:
-    tab.goto(f"{base_url}/accounts/login/")
-    tab.fill("#id_username", username)
-    tab.fill("#id_password", PASSWORD)
-    tab.click("main button[type=submit]")
-    tab.wait_for_url(f"{base_url}/projects/")
-
-
 def _current(tab) -> str:
     return tab.eval_on_selector(".review-card.current", "el => el.dataset.item")
 
 
-def test_an_owner_resolves_a_disagreement_with_one_key_press(page, disagreements):
-    tab, base_url = page
+def test_an_owner_resolves_a_disagreement_with_one_key_press(chromium_page, disagreements):
+    tab, base_url = chromium_page
     project, owner, first, second = disagreements
-    _login(tab, base_url, owner.username)
+    login(tab, base_url, owner.username)
     tab.goto(f"{base_url}/projects/{project.slug}/review/")
     tab.wait_for_selector("#review-page[data-ready='1']")
     assert tab.locator(f"#item-{second.pk} .review-text").get_attribute("dir") == "auto"

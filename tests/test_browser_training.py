@@ -10,13 +10,12 @@ job partial and the version progress endpoint) and reload once into the metrics 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from labeling.models import Role
 from modeling.models import ModelVersion
+from tests.browser import LIVE_MARKS, login
 from tests.factories import JobFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.modeling import conftest as modeling_fixtures
 from tests.modeling.test_pages import realistic_metrics
@@ -26,44 +25,7 @@ from tests.worker_harness import running_worker
 tiny_checkpoints = modeling_fixtures.tiny_checkpoints
 artifact_root = modeling_fixtures.artifact_root
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
-PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
-
-
-@pytest.fixture
-def page(live_server, monkeypatch):
-    """A Chromium page on the live server, and the server's base URL."""
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes while the
-    # page is open are plain blocking calls all the same.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1280, "height": 1000})
-        tab.set_default_timeout(20_000)
-        yield tab, live_server.url
-        # Under Playwright's running event loop the ORM keeps its connection in a separate context
-        # from the rest of the test; close it here, or PostgreSQL refuses to drop the test database.
-        connections.close_all()
-        browser.close()
-
-
-def _login(tab, base_url: str, username: str) -> None:
-    tab.goto(f"{base_url}/accounts/login/")
-    tab.fill("#id_username", username)
-    tab.fill("#id_password", PASSWORD)
-    tab.click("main button[type=submit]")
-    tab.wait_for_url(f"{base_url}/projects/")
+pytestmark = LIVE_MARKS
 
 
 def _sample(tab) -> tuple[str, int, str] | None:
@@ -86,14 +48,14 @@ def _sample(tab) -> tuple[str, int, str] | None:
 
 @pytest.mark.integration
 def test_a_real_training_run_fills_the_progress_bar_and_grows_the_loss_curve(
-    page, tiny_checkpoints, artifact_root, tmp_path
+    chromium_page, tiny_checkpoints, artifact_root, tmp_path
 ):
-    tab, base_url = page
+    tab, base_url = chromium_page
     # Enough tiny training texts and epochs that the run spans several polls even on a fast machine.
     sizes = modeling_fixtures.PoolSizes(train=320)  # enough steps that the page polls while it trains, even when idle
     project = modeling_fixtures.make_project("tiny-live", tiny_checkpoints.roberta, sizes)
     MembershipFactory(project=project, user=UserFactory(username="trainer"), role=Role.OWNER)
-    _login(tab, base_url, "trainer")
+    login(tab, base_url, "trainer")
     with running_worker(tmp_path, env={"HF_HUB_OFFLINE": "1"}) as worker:
         tab.goto(f"{base_url}/projects/tiny-live/models/")
         tab.get_by_role("link", name="Train the first version").click()
@@ -136,11 +98,11 @@ def _loss_points(tab) -> int:
     return tab.evaluate("() => (document.getElementById('chart-loss').data || [{x: []}])[0].x.length")
 
 
-def test_progress_bar_and_loss_curve_grow_while_a_version_trains(page):
-    tab, base_url = page
+def test_progress_bar_and_loss_curve_grow_while_a_version_trains(chromium_page):
+    tab, base_url = chromium_page
     project = ProjectFactory(slug="live-project", name="Live project", labels=["negative", "neutral", "إيجابي"])
     MembershipFactory(project=project, user=UserFactory(username="watcher"), role=Role.REVIEWER)
-    _login(tab, base_url, "watcher")
+    login(tab, base_url, "watcher")
     job = JobFactory(project=project, kind="train", status="running", progress=0.1, message="step 2/12")
     version = ModelVersion.objects.create(
         project=project,

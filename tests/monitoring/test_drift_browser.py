@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from labeling.models import Item
 from monitoring.models import DriftRun
 from monitoring.services.drift import drift_windows_run
-from tests import test_browser_training as browser
+from tests.browser import LIVE_MARKS, login
 from tests.monitoring.test_drift_fixtures import (
     build_reference,
     drift_artifact,
@@ -24,16 +23,7 @@ from tests.monitoring.test_drift_fixtures import (
 
 __all__ = ["drift_artifact", "drift_artifact_source"]
 
-CHROMIUM, _login = browser.CHROMIUM, browser._login
-chromium_page = browser.page
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = LIVE_MARKS
 
 RENDERED = """(name) => {
   const el = document.querySelector('[data-figure="' + name + '"]');
@@ -54,7 +44,7 @@ def test_the_drift_page_draws_the_tests_and_sends_the_drifted_texts(chromium_pag
     run = DriftRun.objects.get(project=project, window_end=midnight)
     assert run.drifted and DriftRun.objects.count() == 2
 
-    _login(tab, base_url, owner.username)
+    login(tab, base_url, owner.username)
     tab.goto(f"{base_url}/projects/{project.slug}/monitoring/drift/?range=7d")
     tab.wait_for_function(f"() => ({RENDERED})('length') !== null")
     for name in ("length", "embedding_mmd", "softmax_ks"):

@@ -5,26 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from labeling.models import Role
 from monitoring.models import OutcomeRollup
 from monitoring.services.rollups import floor_hour, floor_minute, rollup_minutes
-from tests import test_browser_training as browser
+from tests.browser import LIVE_MARKS, login
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.monitoring.traffic import error_row, log_row, save_logs
 
-CHROMIUM, _login = browser.CHROMIUM, browser._login
-chromium_page = browser.page
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = LIVE_MARKS
 
 RENDERED = """(name) => {
   const el = document.querySelector('[data-figure="' + name + '"]');
@@ -78,7 +68,7 @@ def test_service_and_quality_draw_their_charts(chromium_page):
     tab, base_url = chromium_page
     project, user = _project("watched")
     _traffic(project)
-    _login(tab, base_url, user.username)
+    login(tab, base_url, user.username)
     tab.goto(f"{base_url}/projects/watched/monitoring/service/?range=1h")
     for name in ("volume", "latency", "errors", "routes"):
         tab.wait_for_function(f"() => ({RENDERED})('{name}') !== null")
@@ -94,7 +84,7 @@ def test_service_and_quality_draw_their_charts(chromium_page):
 def test_an_empty_project_says_no_data(chromium_page):
     tab, base_url = chromium_page
     _, user = _project("quiet")
-    _login(tab, base_url, user.username)
+    login(tab, base_url, user.username)
     for page in ("service", "quality"):
         tab.goto(f"{base_url}/projects/quiet/monitoring/{page}/")
         assert tab.locator("[data-figure]").count() == 0

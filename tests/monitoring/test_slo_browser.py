@@ -5,27 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from labeling.models import Role
 from monitoring.buckets import LATENCY_EDGES_MS
 from monitoring.models import MinuteRollup, NotificationChannel, ServiceObjective
 from monitoring.services.slo import slo_evaluate
-from tests import test_browser_training as browser
+from tests.browser import LIVE_MARKS, login
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.monitoring.test_notifications import Receiver
 
-CHROMIUM, _login = browser.CHROMIUM, browser._login
-chromium_page = browser.page
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = LIVE_MARKS
 
 DRAWN = """(name) => {
   const el = document.querySelector('[data-figure="' + name + '"]');
@@ -58,7 +48,7 @@ def test_burn_charts_alert_list_and_send_test(chromium_page):
     )
     slo_evaluate(project=project)
 
-    _login(tab, base_url, user.username)
+    login(tab, base_url, user.username)
     tab.goto(f"{base_url}/projects/burning/monitoring/slo/?range=6h")
     tab.wait_for_function(f"() => ({DRAWN})('burn_availability') && ({DRAWN})('burn_latency')")
     assert tab.evaluate(DRAWN, "burn_availability") == [4, True]
