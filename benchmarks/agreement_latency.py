@@ -23,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from queue_latency import bench_url, load, recreate_database, setup_django
+from queue_latency import load
+
+from benchmarks._postgres import bench_url, recreate_database, setup_django
 
 
 def parse_args() -> argparse.Namespace:

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import secrets
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a plain script from anywhere: make the repository root importable.
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._postgres import bench_url, recreate_database, setup_django  # noqa: E402
+
 WORDS = tuple(
     [
         "alpha",
@@ -53,25 +55,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def bench_url(database: str) -> tuple[str, str]:
-    """Return (URL of the bench database, URL of the server's maintenance database)."""
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith(("postgres://", "postgresql://", "pgsql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"/{database}")), urlunsplit(parts._replace(path="/postgres"))
-
-
-def recreate_database(maintenance_url: str, database: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(maintenance_url.replace("pgsql://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-
-
 def write_csv(path: Path, rows: int) -> None:
     """Short texts (~40 characters), every tenth with a gold label, every other with an id."""
     labels = ("negative", "neutral", "positive")
@@ -82,23 +65,6 @@ def write_csv(path: Path, rows: int) -> None:
             label = labels[i % 3] if i % 10 == 0 else ""
             external_id = f"row-{i}" if i % 2 == 0 else ""
             out.write(f"{external_id},{words} number {i},{label},en,pool\n")
-
-
-def setup_django(url: str, var_dir: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["LOOPLINE_VAR_DIR"] = var_dir
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "webapp.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def make_project(slug: str):
@@ -155,7 +121,7 @@ def main() -> None:
     recreate_database(maintenance, args.database)
     try:
         with tempfile.TemporaryDirectory(prefix="loopline-bench-") as tmp:
-            setup_django(url, tmp)
+            setup_django(url, tmp, eager_tasks=True)
             csv_path = Path(tmp) / "synthetic.csv"
             write_csv(csv_path, args.rows)
             print(f"database {args.database}; {args.rows:,} rows, {csv_path.stat().st_size / 1e6:.1f} MB CSV")

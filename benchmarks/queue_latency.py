@@ -43,7 +43,6 @@ import multiprocessing as mp
 import os
 import random
 import re
-import secrets
 import statistics
 import sys
 import tempfile
@@ -54,9 +53,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a plain script from anywhere: make the repository root importable.
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._postgres import bench_url, recreate_database, setup_django  # noqa: E402
+
 LANGUAGES = ("en", "de", "fr", "sw")
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima")
 COPY_ROWS = 100_000
@@ -91,44 +94,6 @@ def parse_args() -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown baseline(s): {', '.join(sorted(unknown))}")
     return args
-
-
-# --- database and Django --------------------------------------------------------------------
-
-
-def bench_url(database: str) -> tuple[str, str]:
-    """Return (URL of the bench database, URL of the server's maintenance database)."""
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith(("postgres://", "postgresql://", "pgsql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"/{database}")), urlunsplit(parts._replace(path="/postgres"))
-
-
-def recreate_database(maintenance_url: str, database: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(maintenance_url.replace("pgsql://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-
-
-def setup_django(url: str, var_dir: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["LOOPLINE_VAR_DIR"] = var_dir
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "webapp.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 # --- seeding --------------------------------------------------------------------------------
