@@ -4,12 +4,14 @@ promote, and roll production back. Owners and admins act.
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling.models import Role
+from labeling.models import Project, Role
 from labeling.selectors import project_for_user
 from modeling.api.releases.common import BAD_COMMENT, NOT_A_MEMBER, OWNERS, _version
 from modeling.api.releases.serializers import (
@@ -19,6 +21,7 @@ from modeling.api.releases.serializers import (
     VersionStatusSerializer,
     _outcome_data,
 )
+from modeling.models import ModelVersion
 from modeling.services.releases import release_approve, release_promote, release_reject, release_rollback
 
 
@@ -65,11 +68,8 @@ class RejectView(APIView):
         summary="Reject a candidate or approved version (owners and admins)",
     )
     def post(self, request: Request, slug: str, number: int) -> Response:
-        project = project_for_user(user=request.user, slug=slug, min_role=Role.OWNER)
-        serializer = CommentSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        version = release_reject(version=_version(project, number), user=request.user, **serializer.validated_data)
-        return Response({"version": version.number, "status": version.status})
+        project, comment = _owner_comment(request, slug)
+        return _status(release_reject(version=_version(project, number), user=request.user, **comment))
 
 
 class PromoteView(APIView):
@@ -87,11 +87,8 @@ class PromoteView(APIView):
         summary="Move the production alias to an approved version; the previous one is retired (owners and admins)",
     )
     def post(self, request: Request, slug: str, number: int) -> Response:
-        project = project_for_user(user=request.user, slug=slug, min_role=Role.OWNER)
-        serializer = CommentSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        version = release_promote(version=_version(project, number), user=request.user, **serializer.validated_data)
-        return Response({"version": version.number, "status": version.status})
+        project, comment = _owner_comment(request, slug)
+        return _status(release_promote(version=_version(project, number), user=request.user, **comment))
 
 
 class RollbackView(APIView):
@@ -109,8 +106,17 @@ class RollbackView(APIView):
         summary="Move production back to the previous production version in one action (owners and admins)",
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = project_for_user(user=request.user, slug=slug, min_role=Role.OWNER)
-        serializer = CommentSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        version = release_rollback(project=project, user=request.user, **serializer.validated_data)
-        return Response({"version": version.number, "status": version.status})
+        project, comment = _owner_comment(request, slug)
+        return _status(release_rollback(project=project, user=request.user, **comment))
+
+
+def _owner_comment(request: Request, slug: str) -> tuple[Project, dict[str, Any]]:
+    """The project (owners and admins only: 403 for other members, 404 for non-members) and the valid comment."""
+    project = project_for_user(user=request.user, slug=slug, min_role=Role.OWNER)
+    serializer = CommentSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return project, dict(serializer.validated_data)
+
+
+def _status(version: ModelVersion) -> Response:
+    return Response({"version": version.number, "status": version.status})
