@@ -17,9 +17,10 @@
    - **baseline**: a plain Django view (no DRF, no auth, no middleware) calling ``transformers.pipeline``
      once per request, the same artifact, max length and threads per core: granian with 2 workers of
      one thread, each with its own pipeline and 1 torch thread (the kinder setting for it on 2 cores).
-   N closed-loop HTTP clients (persistent connections) send tweets from the demo's eval split, one text
-   per request by default. Reported: requests/s, texts/s, p50/p95/p99 latency, errors, and the model
-   server's mean batch size; then API/baseline and API/server ratios.
+   N closed-loop HTTP clients (persistent connections; ``benchmarks._http``, a third of ``http.client``'s
+   CPU a request, which the servers would otherwise lose to the load generator) send tweets from the
+   demo's eval split, one text per request by default. Reported: requests/s, texts/s, p50/p95/p99
+   latency, errors, and the model server's mean batch size; then API/baseline and API/server ratios.
 4. The log's loss window: API load at concurrency 16, then SIGKILL of the model server; the ids that
    were answered (200) are counted against the ``PredictionLog`` rows that reached the database.
 """
@@ -212,22 +213,18 @@ def drive(
 
 
 def http_call(port: int, path: str, token: str | None) -> Call:
-    """A client with its own persistent connection (reopened when the server closes it)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Token {token}"
+    """A client with its own persistent connection (reopened after a failure): ``benchmarks._http``."""
+    from benchmarks._http import LeanHttpClient
+
+    client = LeanHttpClient(port, path, token)
 
     def call(texts: list[str]) -> tuple[bool, str, Any]:
         try:
-            connection.request("POST", path, json.dumps({"texts": texts}), headers)
-            response = connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
+            status, body = client.post(json.dumps({"texts": texts}).encode())
+        except (OSError, ValueError) as exc:
             return False, type(exc).__name__, None
-        if response.status != 200:
-            return False, str(response.status), None
+        if status != 200:
+            return False, str(status), None
         return True, "", json.loads(body)
 
     return call
