@@ -483,7 +483,9 @@ def switch_precision(stack: dict[str, Any], precision: str) -> None:
         time.sleep(0.5)
     if stack.get("inproc") is not None:
         stack["inproc"].close()
-    stack["inproc"] = ModelServer(workers=stack["workers"], threads=stack["threads"])
+    from modeling.management.commands.model_server import batch_policy
+
+    stack["inproc"] = ModelServer(policy=batch_policy(), workers=stack["workers"], threads=stack["threads"])
     stack["inproc"].load(
         ModelSpec(key=stack["key"], path=str(stack["artifact"]), version=1, manifest_sha256=stack["manifest"],
                   max_length=MAX_LENGTH, quantize_int8=int8)
@@ -621,13 +623,13 @@ def start_stack(
     wait_for("the API", lambda: http_ready(api_port, "/healthz"), api)
     wait_for("the baseline", lambda: http_ready(base_port, "/predict-ready"), base)
     # The in-process reference: the same artifact, batch policy, slots and threads, no socket (see measure).
-    from modeling.management.commands.model_server import _slots
+    from modeling.management.commands.model_server import _slots, batch_policy
 
     workers, threads = _slots("cpu", args.workers, args.threads)
     stack_cm.callback(lambda: stack["inproc"] and stack["inproc"].close())
     print(f"stack up: model server ({address}, {workers} slots x {threads} threads), API granian "
           f"{args.web_workers}x{args.web_threads} threads on :{api_port}, baseline granian "
-          f"{args.baseline_workers}x1 threads on :{base_port}; serving {key}")  # fmt: skip
+          f"{args.baseline_workers}x1 threads on :{base_port}; serving {key}; {batch_policy()}")  # fmt: skip
     stack = {
         "address": address, "api_port": api_port, "base_port": base_port, "inproc": None, "key": key,
         "model_proc": model_proc, "flush_ms": settings.PREDICTION_LOG_FLUSH_MS, "workers": workers,

