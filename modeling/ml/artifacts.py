@@ -64,7 +64,12 @@ class Classifier:
     _quantized: dict[str, ScoringModel] = field(default_factory=dict)  # int8 copies, per backend
 
     def predict(
-        self, texts: Sequence[str], config: InferenceConfig | None = None, *, return_embeddings: bool = False
+        self,
+        texts: Sequence[str],
+        config: InferenceConfig | None = None,
+        *,
+        return_embeddings: bool = False,
+        return_unk_rates: bool = False,
     ) -> Predictions:
         """Return calibrated predictions for `texts` (int8 copy made once per backend, on first request)."""
         cfg = config or InferenceConfig()
@@ -76,7 +81,13 @@ class Classifier:
                 )
             model = self._quantized[cfg.int8_backend]
         return predict(
-            model, self.tokenizer, texts, cfg, temperature=self.temperature, return_embeddings=return_embeddings
+            model,
+            self.tokenizer,
+            texts,
+            cfg,
+            temperature=self.temperature,
+            return_embeddings=return_embeddings,
+            return_unk_rates=return_unk_rates,
         )
 
 

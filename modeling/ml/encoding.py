@@ -109,20 +109,38 @@ def encode_texts(
     head_tokens: int | None = None,
 ) -> list[list[int]]:
     """Return one model-ready id sequence per text (special tokens included), truncated to `max_length`."""
+    return encode_content(tokenizer, tokenize(tokenizer, texts), max_length, truncation, head_tokens)
+
+
+def encode_content(
+    tokenizer: PreTrainedTokenizerBase,
+    content: Sequence[Sequence[int]],
+    max_length: int,
+    truncation: str = "head",
+    head_tokens: int | None = None,
+) -> list[list[int]]:
+    """`encode_texts` from content ids already computed by `tokenize` (tokenize once, use them twice)."""
     template = special_template(tokenizer)
     budget = template.budget(max_length)
-    return [template.wrap(truncate_ids(ids, budget, truncation, head_tokens)) for ids in tokenize(tokenizer, texts)]
+    return [template.wrap(truncate_ids(ids, budget, truncation, head_tokens)) for ids in content]
 
 
 def encode_windows(
     tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int, stride: int | None
 ) -> tuple[list[list[int]], IntArray]:
     """Return every window of every text (special tokens included) and, per window, its text's index."""
+    return encode_content_windows(tokenizer, tokenize(tokenizer, texts), max_length, stride)
+
+
+def encode_content_windows(
+    tokenizer: PreTrainedTokenizerBase, content: Sequence[Sequence[int]], max_length: int, stride: int | None
+) -> tuple[list[list[int]], IntArray]:
+    """`encode_windows` from content ids already computed by `tokenize`."""
     template = special_template(tokenizer)
     budget = template.budget(max_length)
     sequences: list[list[int]] = []
     owners: list[int] = []
-    for index, ids in enumerate(tokenize(tokenizer, texts)):
+    for index, ids in enumerate(content):
         for window in window_ids(ids, budget, stride):
             sequences.append(template.wrap(window))
             owners.append(index)

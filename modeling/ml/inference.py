@@ -19,7 +19,14 @@ from transformers import PreTrainedTokenizerBase as Tokenizer
 
 from modeling.ml.calibration import apply_temperature
 from modeling.ml.config import InferenceConfig, Int8Backend
-from modeling.ml.encoding import encode_texts, encode_windows, pad_batch, padding_aware_batches, sorted_batches
+from modeling.ml.encoding import (
+    encode_content,
+    encode_content_windows,
+    pad_batch,
+    padding_aware_batches,
+    sorted_batches,
+    tokenize,
+)
 from modeling.ml.errors import ConfigError
 from modeling.ml.metrics import FloatArray, IntArray, accuracy
 from modeling.ml.onnx_int8 import OnnxInt8Model, export_int8
@@ -33,6 +40,7 @@ from modeling.ml.runtime import (
     set_threads,
     to_device,
 )
+from modeling.ml.textinfo import unk_rate
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -48,6 +56,9 @@ class Predictions:
     margin: FloatArray
     entropy: FloatArray
     embeddings: Float32Array | None = None
+    # Each text's unknown-token rate over the first max_length content tokens (`textinfo.unk_rates`),
+    # from the ids the model was fed: asked for with predict(return_unk_rates=True).
+    unk_rates: list[float] | None = None
 
 
 def summarize_logits(logits: npt.ArrayLike, temperature: float = 1.0) -> Predictions:
@@ -134,8 +145,13 @@ def predict(
     *,
     temperature: float = 1.0,
     return_embeddings: bool = False,
+    return_unk_rates: bool = False,
 ) -> Predictions:
-    """Score `texts` and return calibrated predictions in input order."""
+    """Score `texts` and return calibrated predictions in input order.
+
+    `return_unk_rates` adds each text's unknown-token rate, counted on the same tokenization (the
+    texts are tokenized once: a second pass cost as much again, the whole text for a long one).
+    """
     cfg = config or InferenceConfig()
     set_threads(cfg.num_threads)
     if cfg.quantize_int8 and not isinstance(model, OnnxInt8Model) and not is_quantized(model):
@@ -143,9 +159,12 @@ def predict(
     runtime = detect_runtime(device="cpu" if is_quantized(model) else cfg.device, precision=cfg.precision)
     if not isinstance(model, OnnxInt8Model):
         to_device(model, runtime.torch_device)
-    logits, embeddings = _score(model, tokenizer, texts, cfg, runtime, return_embeddings)
+    logits, embeddings, content = _score(model, tokenizer, texts, cfg, runtime, return_embeddings)
     result = summarize_logits(logits, temperature)
     result.embeddings = embeddings
+    if return_unk_rates:
+        unk_id = getattr(tokenizer, "unk_token_id", None)
+        result.unk_rates = [unk_rate(ids[: cfg.max_length], unk_id) for ids in content]
     return result
 
 
@@ -156,13 +175,15 @@ def _score(
     cfg: InferenceConfig,
     runtime: Runtime,
     want_embeddings: bool,
-) -> tuple[Float32Array, Float32Array | None]:
-    """Return per-text logits (and embeddings), averaging over windows in sliding-window mode."""
+) -> tuple[Float32Array, Float32Array | None, list[list[int]]]:
+    """Return per-text logits (and embeddings), averaging over windows in sliding-window mode, and
+    each text's content token ids (untruncated, no special tokens)."""
     owners: IntArray | None = None
+    content = tokenize(tokenizer, texts)
     if cfg.truncation == "sliding_window":
-        seqs, owners = encode_windows(tokenizer, texts, cfg.max_length, cfg.stride)
+        seqs, owners = encode_content_windows(tokenizer, content, cfg.max_length, cfg.stride)
     else:
-        seqs = encode_texts(tokenizer, texts, cfg.max_length, cfg.truncation, cfg.head_tokens)
+        seqs = encode_content(tokenizer, content, cfg.max_length, cfg.truncation, cfg.head_tokens)
     logits, embeddings = forward_sequences(
         model,
         seqs,
@@ -173,9 +194,11 @@ def _score(
         chunk_overhead_tokens=cfg.chunk_overhead_tokens,
     )
     if owners is None:
-        return logits, embeddings
-    return _average_by_owner(logits, owners, len(texts)), (
-        _average_by_owner(embeddings, owners, len(texts)) if embeddings is not None else None
+        return logits, embeddings, content
+    return (
+        _average_by_owner(logits, owners, len(texts)),
+        _average_by_owner(embeddings, owners, len(texts)) if embeddings is not None else None,
+        content,
     )
 
 

@@ -37,7 +37,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from modeling.ml.textinfo import dominant_script, unk_rates
+from modeling.ml.textinfo import dominant_script
 from modeling.models import ModelVersion, ReleasePolicy
 from modeling.services.comparison import eval_rows
 from modeling.serving.projection import Projection, projection_write
@@ -186,8 +186,8 @@ def _score(version: ModelVersion, texts: list[str], int8: bool) -> tuple[list[st
             precision="fp32",
             quantize_int8=int8,
         )
-        predictions = classifier.predict(texts, inference, return_embeddings=True)
-        rates = unk_rates(classifier.tokenizer, texts, max_tokens=max_length)
+        predictions = classifier.predict(texts, inference, return_embeddings=True, return_unk_rates=True)
+        rates = predictions.unk_rates or []
     except ArtifactError as exc:
         raise ApplicationError(
             f"The artifact of v{version.number} failed verification and was not used: {exc}.", code=exc.code

@@ -26,7 +26,6 @@ def artifact_runner(spec: ModelSpec) -> tuple[list[str], Runner]:
 
     from modeling.ml.artifacts import load_artifact
     from modeling.ml.config import InferenceConfig
-    from modeling.ml.textinfo import unk_rates
 
     device: DeviceRequest = "cpu" if spec.quantize_int8 else spec.device
     on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
@@ -53,8 +52,8 @@ def artifact_runner(spec: ModelSpec) -> tuple[list[str], Runner]:
 
     def run(texts: list[str]) -> list[TextResult]:
         projection = watch.current(hidden_size)
-        predictions = classifier.predict(texts, config, return_embeddings=projection is not None)
-        rates = unk_rates(classifier.tokenizer, texts, max_tokens=spec.max_length)
+        predictions = classifier.predict(texts, config, return_embeddings=projection is not None, return_unk_rates=True)
+        rates = predictions.unk_rates or [0.0] * len(texts)
         codes: list[bytes | None] = [None] * len(texts)
         if projection is not None and predictions.embeddings is not None:
             codes = list(projection.encode(predictions.embeddings))

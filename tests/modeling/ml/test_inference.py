@@ -159,3 +159,20 @@ def test_predict_sets_the_configured_thread_count(trained_roberta: Trained) -> N
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("truncation", ["head", "sliding_window"])
+def test_unk_rates_come_from_the_same_tokenization_as_textinfo_counts_them(tiny_xlmr_dir, truncation) -> None:
+    from modeling.ml.textinfo import unk_rates
+    from tests.modeling.ml.conftest import load_tiny
+
+    loaded = load_tiny(tiny_xlmr_dir)
+    texts = ["The customer really likes the new phone.", "ลูกค้าชอบโทรศัพท์ใหม่", "ok " + "ลูกค้า " * 40]
+    config = InferenceConfig(max_length=16, device="cpu", truncation=truncation)
+    with_rates = predict(loaded.model, loaded.tokenizer, texts, config, return_unk_rates=True)
+    expected = unk_rates(loaded.tokenizer, texts, max_tokens=16)
+    assert with_rates.unk_rates == expected
+    assert expected[0] == 0.0 and expected[1] > 0.0 and expected[2] > 0.0  # the case the rates exist for
+    plain = predict(loaded.model, loaded.tokenizer, texts, config)
+    assert plain.unk_rates is None
+    np.testing.assert_allclose(plain.probabilities, with_rates.probabilities, rtol=1e-6)
