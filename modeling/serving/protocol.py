@@ -14,6 +14,8 @@ from typing import Any
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 16 * 1024 * 1024
+# Made once: json.dumps with arguments builds a new encoder on every call (both ends, every message).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class ProtocolError(ConnectionError):
@@ -22,7 +24,7 @@ class ProtocolError(ConnectionError):
 
 def send_message(sock: socket.socket, message: dict[str, Any]) -> None:
     """Send one message as a frame."""
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = _ENCODER.encode(message).encode("utf-8")
     if len(body) > MAX_FRAME:
         raise ProtocolError(f"message of {len(body)} bytes exceeds the {MAX_FRAME}-byte frame limit")
     sock.sendall(HEADER.pack(len(body)) + body)
