@@ -88,45 +88,39 @@ def test_honours_connection_close_and_reconnects():
     assert len(set(_Echo.connections)) == 3  # a new connection for every request
 
 
-def test_a_server_that_hangs_up_raises_and_the_next_call_reconnects():
+@contextmanager
+def _raw_server(*replies: bytes | None) -> Iterator[int]:
+    """Accept one connection per reply, read its request, send the reply (None: hang up without one)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    port = listener.getsockname()[1]
 
     def serve() -> None:
-        first, _ = listener.accept()
-        first.recv(65536)
-        first.close()  # hangs up without an answer
-        second, _ = listener.accept()
-        second.recv(65536)
-        second.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        second.close()
+        for reply in replies:
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            if reply is not None:
+                conn.sendall(reply)
+            conn.close()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    client = LeanHttpClient(port, "/")
-    with pytest.raises(ConnectionError):
-        client.post(b"{}")
-    assert client.post(b"{}") == (200, b"ok")
-    thread.join(5)
-    listener.close()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+def test_a_server_that_hangs_up_raises_and_the_next_call_reconnects():
+    with _raw_server(None, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") as port:
+        client = LeanHttpClient(port, "/")
+        with pytest.raises(ConnectionError):
+            client.post(b"{}")
+        assert client.post(b"{}") == (200, b"ok")
 
 
 def test_refuses_a_response_it_cannot_frame():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-
-    def serve() -> None:
-        conn, _ = listener.accept()
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nno length")
-        conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    with pytest.raises(ValueError, match="neither Content-Length nor chunked"):
-        LeanHttpClient(listener.getsockname()[1], "/").post(b"{}")
-    thread.join(5)
-    listener.close()
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nno length"
+    with _raw_server(reply) as port, pytest.raises(ValueError, match="neither Content-Length nor chunked"):
+        LeanHttpClient(port, "/").post(b"{}")
