@@ -67,7 +67,7 @@ labels (45%), a PASS on this one seed by 0.001. Seeds 1 and 2 (--finetune-top 4 
 at 200, 0.844 at 250 (random 0.621, 0.725, 0.788), reaching random's final at 200 labels (36%), per seed 200
 and 250; AUC 0.808 against random's 0.753. All three seeds reach their target within 250 labels (45%); over
 the three, random's final is 0.837 and the default has 0.844 at 250 labels. The tweets were not run with
-fine-tuned layers yet (one MiniLM layer took 12 minutes a seed; four would take about 45).
+fine-tuned layers yet (one MiniLM layer took 12 minutes a seed; four were not timed).
 Also tried on 2026-11-22 (reviews, 3 seeds, this head and splits): other features for every row alike. Mean
 pools of layers 6 to 11, the mean or the concatenation of layers 9-12, 6-12 or 0-12 all lowered both curves
 (random's final 0.47-0.68) and needed 350-450 labels; centring the last layer on the corpus mean raised
