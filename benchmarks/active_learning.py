@@ -669,10 +669,14 @@ def main() -> None:
         ceiling = macro_f1(y[test], (x[test] @ w + b).argmax(axis=1), k)
         reembed = None if args.finetune_top <= 0 else top_layer_finetuner(corpus, chosen[name], x, args)
         seeds = range(args.first_seed, args.first_seed + args.seeds)
-        curves = {
-            name: [run_curve(x, y, languages, pool, test, variant, seed, args, reembed) for seed in seeds]
-            for name, variant in rows.items()
-        }
+        curves: dict[str, list[Curve]] = {row: [] for row in rows}
+        for row, variant in rows.items():
+            for seed in seeds:
+                curve = run_curve(x, y, languages, pool, test, variant, seed, args, reembed)
+                curves[row].append(curve)
+                if reembed is not None:  # minutes per curve: shown as it ends, so a cut-off run keeps it
+                    points = " ".join(f"{n}:{f1:.3f}" for n, f1 in zip(curve.labels, curve.macro_f1, strict=True))
+                    print(f"  {row} seed {seed}: macro-F1 by labels {points}", flush=True)
         how = f"frozen {chosen[name].name} embeddings"
         if args.finetune_top > 0:
             how = f"{chosen[name].name} embeddings, top {args.finetune_top} layer(s) fine-tuned each round"
