@@ -40,7 +40,7 @@ from modeling.ml.runtime import (
     set_threads,
     to_device,
 )
-from modeling.ml.textinfo import unk_rate
+from modeling.ml.textinfo import content_unk_rates
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -163,8 +163,7 @@ def predict(
     result = summarize_logits(logits, temperature)
     result.embeddings = embeddings
     if return_unk_rates:
-        unk_id = getattr(tokenizer, "unk_token_id", None)
-        result.unk_rates = [unk_rate(ids[: cfg.max_length], unk_id) for ids in content]
+        result.unk_rates = content_unk_rates(tokenizer, content, max_tokens=cfg.max_length)
     return result
 
 

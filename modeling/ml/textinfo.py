@@ -136,9 +136,16 @@ def unk_rates(tokenizer: Any, texts: Sequence[str], *, max_tokens: int | None = 
     """
     if not texts:
         return []
-    unk_id = getattr(tokenizer, "unk_token_id", None)
     encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-    return [unk_rate(ids[:max_tokens] if max_tokens else ids, unk_id) for ids in encoded]
+    return content_unk_rates(tokenizer, encoded, max_tokens=max_tokens)
+
+
+def content_unk_rates(
+    tokenizer: Any, content: Sequence[Sequence[int]], *, max_tokens: int | None = None
+) -> list[float]:
+    """``unk_rates`` from content ids the caller already has (no special tokens, not truncated)."""
+    unk_id = getattr(tokenizer, "unk_token_id", None)
+    return [unk_rate(ids[:max_tokens] if max_tokens else ids, unk_id) for ids in content]
 
 
 def script_mix(texts: Iterable[str]) -> dict[str, int]:

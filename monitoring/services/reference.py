@@ -187,7 +187,8 @@ def _score(version: ModelVersion, texts: list[str], int8: bool) -> tuple[list[st
             quantize_int8=int8,
         )
         predictions = classifier.predict(texts, inference, return_embeddings=True, return_unk_rates=True)
-        rates = predictions.unk_rates or []
+        rates = predictions.unk_rates
+        assert rates is not None  # asked for above
     except ArtifactError as exc:
         raise ApplicationError(
             f"The artifact of v{version.number} failed verification and was not used: {exc}.", code=exc.code

@@ -53,7 +53,8 @@ def artifact_runner(spec: ModelSpec) -> tuple[list[str], Runner]:
     def run(texts: list[str]) -> list[TextResult]:
         projection = watch.current(hidden_size)
         predictions = classifier.predict(texts, config, return_embeddings=projection is not None, return_unk_rates=True)
-        rates = predictions.unk_rates or [0.0] * len(texts)
+        rates = predictions.unk_rates
+        assert rates is not None  # asked for above
         codes: list[bytes | None] = [None] * len(texts)
         if projection is not None and predictions.embeddings is not None:
             codes = list(projection.encode(predictions.embeddings))
