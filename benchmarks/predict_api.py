@@ -11,6 +11,9 @@
    machine's load hits them alike):
    - **server in-process**: ``ModelServer.predict`` called from N threads in this process: the dynamic
      batcher and the model, no socket, no HTTP, no log. The "own batched throughput" reference.
+   - **in-process + log**: the same calls, each prediction also logged as the model server logs it (the
+     write-behind buffer, bulk inserts into this run's database from a background thread). The model
+     server's whole job without the socket: the API's distance to it is Django/DRF and the socket hop.
    - **server via socket**: ``ModelServerClient`` against the real ``manage.py model_server`` process.
    - **API**: ``POST /api/v1/projects/{slug}/predict`` on granian (the web service's WSGI server, 2 workers
      x 32 blocking threads, DEBUG off, token auth, the request log on) forwarding to that model server.
@@ -244,9 +247,14 @@ def socket_call(address: str, key: str) -> Call:
     return call
 
 
-def inprocess_call(server: Any, key: str) -> Call:
+def inprocess_call(server: Any, key: str, *, log: bool = False) -> Call:
+    # What the web sends for this project's production calls (modeling.services.serving.prediction_make).
+    project = int(key.split(":")[0])
+    logged = {"project": project, "caller": "bench", "route": "production", "log_text": False, "language": "en"}
+    meta = logged if log else {"no_log": True}
+
     def call(texts: list[str]) -> tuple[bool, str, Any]:
-        return True, "", server.predict(key, texts, {"no_log": True})
+        return True, "", server.predict(key, texts, meta)
 
     return call
 
@@ -414,9 +422,11 @@ def print_ratios(levels: list[Level], concurrencies: list[int]) -> None:
     by = {(level.kind, level.concurrency): level for level in levels}
     print("\nratios (same run):")
     for c in concurrencies:
-        api, base, own, sock = (by[(k, c)] for k in ("API", "baseline", "server in-process", "server via socket"))
+        kinds = ("API", "baseline", "server in-process", "in-process + log", "server via socket")
+        api, base, own, logged, sock = (by[(k, c)] for k in kinds)
         print(f"  c={c:<3} API/baseline throughput {api.tps / base.tps:5.2f}x   p99 API {api.pct(99):7.1f} ms vs "
-              f"baseline {base.pct(99):7.1f} ms   API/server in-process {api.tps / own.tps:6.1%}   "
+              f"baseline {base.pct(99):7.1f} ms   API/server in-process {api.tps / own.tps:6.1%} "
+              f"(/ in-process + log {api.tps / logged.tps:6.1%})   "
               f"socket/in-process {sock.tps / own.tps:6.1%}")  # fmt: skip
     best_api = max((by[("API", c)] for c in concurrencies), key=lambda level: level.tps)
     best_own = max((by[("server in-process", c)] for c in concurrencies), key=lambda level: level.tps)
@@ -453,6 +463,9 @@ def measure(args: argparse.Namespace, stack: dict[str, Any], texts: list[str], p
         levels.append(
             drive("server in-process", lambda: inprocess_call(stack["inproc"], stack["key"]), texts, args, c, groups)
         )
+        logged = lambda: inprocess_call(stack["inproc"], stack["key"], log=True)  # noqa: E731
+        levels.append(drive("in-process + log", logged, texts, args, c, groups))
+        stack["inproc"].flush(30.0)  # its rows are written before the next kind is measured
         for kind, make in (
             ("server via socket", lambda: socket_call(stack["address"], stack["key"])),
             ("API", lambda: http_call(stack["api_port"], api_path, stack["token"])),
@@ -483,9 +496,19 @@ def switch_precision(stack: dict[str, Any], precision: str) -> None:
         time.sleep(0.5)
     if stack.get("inproc") is not None:
         stack["inproc"].close()
-    from modeling.management.commands.model_server import batch_policy
+    from django.conf import settings
 
-    stack["inproc"] = ModelServer(policy=batch_policy(), workers=stack["workers"], threads=stack["threads"])
+    from modeling.management.commands.model_server import batch_policy
+    from modeling.services.serving import prediction_log_write
+    from modeling.serving.logbuffer import LogBuffer
+
+    # The model server's log, built as manage.py model_server builds it (used by "in-process + log" only).
+    log = LogBuffer(
+        prediction_log_write,
+        interval=settings.PREDICTION_LOG_FLUSH_MS / 1000.0,
+        max_rows=settings.PREDICTION_LOG_MAX_ROWS,
+    )
+    stack["inproc"] = ModelServer(policy=batch_policy(), log=log, workers=stack["workers"], threads=stack["threads"])
     stack["inproc"].load(
         ModelSpec(key=stack["key"], path=str(stack["artifact"]), version=1, manifest_sha256=stack["manifest"],
                   max_length=MAX_LENGTH, quantize_int8=int8)
