@@ -252,10 +252,16 @@ def socket_call(address: str, key: str) -> Call:
 
 
 def inprocess_call(server: Any, key: str, *, log: bool = False) -> Call:
-    # What the web sends for this project's production calls (modeling.services.serving.prediction_make).
-    project = int(key.split(":")[0])
-    logged = {"project": project, "caller": "bench", "route": "production", "log_text": False, "language": "en"}
-    meta = logged if log else {"no_log": True}
+    meta: dict[str, Any] = {"no_log": True}
+    if log:  # what the web sends with this project's production calls
+        from labeling.models import Project
+        from modeling.services.serving import Caller, prediction_meta, serving_state
+
+        project = Project.objects.get(slug=SLUG)
+        state = serving_state(project=project)
+        meta = prediction_meta(
+            project=project, state=state, caller=Caller(key="bench", label="bench"), route="production"
+        )
 
     def call(texts: list[str]) -> tuple[bool, str, Any]:
         return True, "", server.predict(key, texts, meta)
@@ -500,18 +506,10 @@ def switch_precision(stack: dict[str, Any], precision: str) -> None:
         time.sleep(0.5)
     if stack.get("inproc") is not None:
         stack["inproc"].close()
-    from django.conf import settings
+    from modeling.management.commands.model_server import batch_policy, prediction_log_buffer
 
-    from modeling.management.commands.model_server import batch_policy
-    from modeling.services.serving import prediction_log_write
-    from modeling.serving.logbuffer import LogBuffer
-
-    # The model server's log, built as manage.py model_server builds it (used by "in-process + log" only).
-    log = LogBuffer(
-        prediction_log_write,
-        interval=settings.PREDICTION_LOG_FLUSH_MS / 1000.0,
-        max_rows=settings.PREDICTION_LOG_MAX_ROWS,
-    )
+    # The model server's log as manage.py model_server builds it (written by "in-process + log" only).
+    log = prediction_log_buffer()
     stack["inproc"] = ModelServer(policy=batch_policy(), log=log, workers=stack["workers"], threads=stack["threads"])
     stack["inproc"].load(
         ModelSpec(key=stack["key"], path=str(stack["artifact"]), version=1, manifest_sha256=stack["manifest"],

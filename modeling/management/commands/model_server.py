@@ -60,7 +60,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Imported here: every manage.py call loads this module, only this command needs torch.
-        from modeling.serving.logbuffer import LogBuffer
         from modeling.serving.server import ModelServer
 
         address = options.get("address") or settings.MODEL_SERVER_ADDRESS
@@ -71,14 +70,9 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
 
-        log = LogBuffer(
-            prediction_log_write,
-            interval=settings.PREDICTION_LOG_FLUSH_MS / 1000.0,
-            max_rows=settings.PREDICTION_LOG_MAX_ROWS,
-        )
         server = ModelServer(
             policy=batch_policy(),
-            log=log,
+            log=prediction_log_buffer(),
             threads=threads,
             workers=workers,
         )
@@ -127,6 +121,17 @@ def batch_policy() -> Any:
         max_batch_tokens=settings.MODEL_SERVER_MAX_BATCH_TOKENS,
         max_wait_ms=float(settings.MODEL_SERVER_MAX_WAIT_MS),
         max_queue_texts=max(settings.MODEL_SERVER_MAX_QUEUE_TEXTS, settings.MODEL_SERVER_MAX_BATCH_TEXTS),
+    )
+
+
+def prediction_log_buffer() -> Any:
+    """The write-behind prediction log from the settings (``PREDICTION_LOG_*``), written in bulk."""
+    from modeling.serving.logbuffer import LogBuffer
+
+    return LogBuffer(
+        prediction_log_write,
+        interval=settings.PREDICTION_LOG_FLUSH_MS / 1000.0,
+        max_rows=settings.PREDICTION_LOG_MAX_ROWS,
     )
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from modeling.services.serving.errors import NO_MODEL_RETRY_AFTER, RateLimited, ServingUnavailable
 from modeling.services.serving.feedback import feedback_record
-from modeling.services.serving.predicting import Caller, prediction_make, serving_client
+from modeling.services.serving.predicting import Caller, prediction_make, prediction_meta, serving_client
 from modeling.services.serving.prediction_log import (
     LOG_COLUMNS,
     PROBS_COLUMN,
@@ -78,6 +78,7 @@ __all__ = [
     "predict_request_parse",
     "prediction_log_write",
     "prediction_make",
+    "prediction_meta",
     "route_choose",
     "served_aliases",
     "serving_client",

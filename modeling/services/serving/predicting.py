@@ -63,15 +63,7 @@ def prediction_make(
 ) -> dict[str, Any]:
     """Route, have the model server predict, and return the API's response body (input order kept)."""
     route = route_choose(project=project, state=state, model=request.model, caller_key=caller.key)
-    meta = {
-        "project": project.pk,
-        "caller": caller.label[:CALLER_KEY_MAX],
-        "route": route.name,
-        "log_text": bool(state.policy.log_texts),
-        "language": project.languages[0] if len(project.languages) == 1 else "",
-        # A multilingual project's texts get their language in the log writer (see _log_record).
-        "languages": project.languages if len(project.languages) > 1 else [],
-    }
+    meta = prediction_meta(project=project, state=state, caller=caller, route=route.name)
     shadow = None
     if route.name == PredictionLog.Route.PRODUCTION and state.policy.shadow_enabled and "shadow" in state.aliases:
         shadow = {"key": model_key(project.pk, Alias.Name.SHADOW), "meta": {**meta, "route": "shadow"}}
@@ -81,6 +73,19 @@ def prediction_make(
             f"Version {route.version} is being swapped out of the {route.alias} slot; retry.", retry_after=1
         )
     return _response(reply)
+
+
+def prediction_meta(*, project: Project, state: ServingState, caller: Caller, route: str) -> dict[str, Any]:
+    """What the model server's prediction log records of a request, beside each text's own fields."""
+    return {
+        "project": project.pk,
+        "caller": caller.label[:CALLER_KEY_MAX],
+        "route": route,
+        "log_text": bool(state.policy.log_texts),
+        "language": project.languages[0] if len(project.languages) == 1 else "",
+        # A multilingual project's texts get their language in the log writer (see _log_record).
+        "languages": project.languages if len(project.languages) > 1 else [],
+    }
 
 
 def _call(
