@@ -17,6 +17,9 @@
    - **server via socket**: ``ModelServerClient`` against the real ``manage.py model_server`` process.
    - **API**: ``POST /api/v1/projects/{slug}/predict`` on granian (the web service's WSGI server, 1 worker
      x 16 blocking threads, DEBUG off, token auth, the request log on) forwarding to that model server.
+     These plain token calls take the web's fast lane (``modeling.api.predict_lane``): 0.8 ms of web
+     CPU a request against 1.2-1.6 ms through Django's handler and DRF in runs on 2026-11-23 (a machine
+     then about half as fast as on 2026-11-22), and API/in-process 80% against 64%.
      One worker is what a 2-core host that also runs the model server wants: the web needs about 0.4 of
      a core at 500 predictions/s, and one process's token and serving-state caches see all the traffic.
      At c=16 in int8, three runs each on 2026-11-23: 0.8-0.9 ms of web CPU a request against 1.0 with

@@ -124,9 +124,12 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Json
     return page_not_found(request, exception or Http404())  # type: ignore[return-value]
 
 
+SERVER_ERROR = error_body("server_error", "An unexpected error occurred; it has been logged.")
+
+
 def handler500(request: HttpRequest) -> JsonResponse:
     from django.views.defaults import server_error
 
     if _wants_json(request):
-        return JsonResponse(error_body("server_error", "An unexpected error occurred; it has been logged."), status=500)
+        return JsonResponse(SERVER_ERROR, status=500)
     return server_error(request)  # type: ignore[return-value]

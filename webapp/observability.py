@@ -54,20 +54,26 @@ class RequestMetricsMiddleware:
         elapsed = time.perf_counter() - started
         match = getattr(request, "resolver_match", None)
         view = (match.view_name if match else None) or "unmatched"
-        REQUESTS.labels(view=view, method=request.method or "", status=str(response.status_code)).inc()
-        LATENCY.labels(view=view).observe(elapsed)
-        if view not in {"metrics", "healthz"}:
-            request_logger.info(
-                "request",
-                extra={
-                    "view": view,
-                    "method": request.method,
-                    "status": response.status_code,
-                    "ms": round(elapsed * 1000, 2),
-                    "user_id": getattr(getattr(request, "user", None), "pk", None),
-                },
-            )
+        user_id = getattr(getattr(request, "user", None), "pk", None)
+        request_observed(view, request.method or "", response.status_code, elapsed, user_id)
         return response
+
+
+def request_observed(view: str, method: str, status: int, seconds: float, user_id: object) -> None:
+    """Count and time one answered request, and log it (but health checks and scrapes)."""
+    REQUESTS.labels(view=view, method=method, status=str(status)).inc()
+    LATENCY.labels(view=view).observe(seconds)
+    if view not in {"metrics", "healthz"}:
+        request_logger.info(
+            "request",
+            extra={
+                "view": view,
+                "method": method,
+                "status": status,
+                "ms": round(seconds * 1000, 2),
+                "user_id": user_id,
+            },
+        )
 
 
 class JobStateCollector(Collector):

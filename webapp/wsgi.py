@@ -7,6 +7,10 @@ does something for them (``API_MIDDLEWARE``, in ``settings.MIDDLEWARE``'s order)
 the request log, security headers and redirects, common checks and the frame-options header. The view,
 its authentication (DRF's, token first), its errors and its bytes are the same; every other request,
 and a predict call authenticated by session, takes the full chain.
+
+A plain token call goes first to the prediction API's fast lane (``modeling.api.predict_lane``), which
+answers it with the same checks, bytes, headers, log and metrics without Django's handler and DRF, and
+hands the short chain whatever it would not answer the same way.
 """
 
 from __future__ import annotations
@@ -63,8 +67,11 @@ class Application:
     """Send token-authenticated prediction calls to the short chain and everything else to the full one."""
 
     def __init__(self) -> None:
-        self.full = get_wsgi_application()
+        self.full = get_wsgi_application()  # sets Django up: the lane imports models
         self.api = api_handler()
+        from modeling.api.predict_lane import PredictLane
+
+        self.lane = PredictLane(fallback=self.api)
         # Django imports the URLconf on a worker's first request. Here that pulls in the monitoring
         # views and their scientific stack: seconds of CPU on a busy 2-core host, during which every
         # request queued on that worker waits (a 6-8 s p99 in benchmarks/predict_api.py, and the same
@@ -73,7 +80,7 @@ class Application:
         get_resolver().url_patterns  # noqa: B018 (the attribute access is the import)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        handler = self.api if token_api_call(environ) else self.full
+        handler = self.lane if token_api_call(environ) else self.full
         return handler(environ, start_response)
 
 

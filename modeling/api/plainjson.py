@@ -50,15 +50,28 @@ def json_body(request: Request) -> Any:
     if django_request.META.get("CONTENT_TYPE") == JSON:
         raw = django_request.body
         if raw:
-            try:  # decoded as DRF's JSONParser does: UTF-8 text (a BOM is an error), no NaN or Infinity
-                return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+            try:
+                return loads(raw)
             except (ValueError, RecursionError):
                 pass  # DRF reads the same bytes again and answers with its own error
     return request.data  # form bodies, charsets, empty bodies, parse errors: DRF's answer
 
 
+def loads(raw: bytes) -> Any:
+    """Decode a body as DRF's JSONParser does: UTF-8 text (a BOM is an error), no NaN or Infinity.
+
+    Raises ``ValueError`` (or ``RecursionError``) where DRF's parser would refuse it too; its message is DRF's.
+    """
+    return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # DRF's STRICT_JSON refuses NaN and Infinity too
+
+
+def dumps(data: Any) -> bytes:
+    """Return ``data`` as the bytes DRF's JSONRenderer writes with the project's settings."""
+    return _ENCODER.encode(data).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
 
 
 def json_response(request: Request, data: Any, status: int = 200) -> HttpResponse:
@@ -71,5 +84,4 @@ def json_response(request: Request, data: Any, status: int = 200) -> HttpRespons
         from rest_framework.response import Response
 
         return Response(data, status=status)
-    text = _ENCODER.encode(data).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return HttpResponse(text.encode(), status=status, content_type=JSON)
+    return HttpResponse(dumps(data), status=status, content_type=JSON)

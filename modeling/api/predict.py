@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,29 +135,29 @@ class PredictView(_RetryAfterMixin, APIView):
         summary="Predict labels for 1 to 64 texts (any member; limits per project)",
     )
     def post(self, request: Request, slug: str) -> Response:
-        self.failure = _Failure(started=time.perf_counter())
+        self.failure = PredictFailure(started=time.perf_counter())
         project = serving_project(user=request.user, slug=slug)
         self.failure.project = project
         state = serving_state(project=project)
-        _check_size(request, state)
-        caller = _caller(request)
-        _check_rate(project, request, state)
-        body = predict_request_parse(_body(request), policy=state.policy)
-        self.failure.texts, self.failure.state, self.failure.model = len(body.texts), state, body.model
-        self.failure.caller = caller
-        return json_response(request, prediction_make(project=project, state=state, request=body, caller=caller))
+        meta = request._request.META
+        _check_size(meta, state)
+        answer = predict_answer(
+            project=project, state=state, user=request.user, meta=meta, read_body=lambda: _body(request),
+            failure=self.failure,
+        )  # fmt: skip
+        return json_response(request, answer)
 
     def handle_exception(self, exc: Exception) -> Response:
-        failure: _Failure | None = getattr(self, "failure", None)
+        failure: PredictFailure | None = getattr(self, "failure", None)
         if failure is not None and failure.project is not None:
-            kind = _error_kind(exc)
+            kind = failure_kind(exc)
             if kind is not None:
                 failure.record(kind, exc)
         return super().handle_exception(exc)
 
 
 @dataclass
-class _Failure:
+class PredictFailure:
     """What a failing prediction request knew when it failed: enough for one ``PredictionError`` row."""
 
     started: float
@@ -206,7 +207,7 @@ _UNAVAILABLE_KINDS = {
 }
 
 
-def _error_kind(exc: Exception) -> str | None:
+def failure_kind(exc: Exception) -> str | None:
     """The service-side failure kind of an exception; None for the caller's own errors (4xx but 429)."""
     if isinstance(exc, RateLimited):
         return PredictionError.Kind.RATE_LIMITED
@@ -255,10 +256,32 @@ def _body(request: Request) -> Any:
         raise ValidationFailed("The body is nested too deeply to be a request.", details={"field": "body"}) from None
 
 
-def _check_size(request: Request, state: ServingState) -> None:
+def predict_answer(
+    *,
+    project: Project,
+    state: ServingState,
+    user: Any,
+    meta: Mapping[str, Any],
+    read_body: Callable[[], Any],
+    failure: PredictFailure,
+) -> dict[str, Any]:
+    """The rest of a prediction once the project is known and the body's size passed: the response body.
+
+    Shared by ``PredictView`` and the WSGI fast lane (``modeling.api.predict_lane``), so both check the
+    caller key (400), the rate limit (429), the body (400) and call the model server (503) in this order.
+    ``read_body`` is called after the rate limit, once.
+    """
+    caller = _caller(meta, user)
+    _check_rate(project, user, state)
+    body = predict_request_parse(read_body(), policy=state.policy)
+    failure.texts, failure.state, failure.model, failure.caller = len(body.texts), state, body.model, caller
+    return prediction_make(project=project, state=state, request=body, caller=caller)
+
+
+def _check_size(meta: Mapping[str, Any], state: ServingState) -> None:
     """413 before the body is read: DRF's parsers read it whole, past Django's own upload cap."""
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(meta.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     limit = body_limit(state.policy)
@@ -269,16 +292,15 @@ def _check_size(request: Request, state: ServingState) -> None:
         )
 
 
-def _caller(request: Request) -> Caller:
+def _caller(meta: Mapping[str, Any], user: Any) -> Caller:
     # META, not request.headers: that builds a mapping of every header to read one (tens of µs a request).
-    key = caller_key_parse(request._request.META.get("HTTP_X_CALLER_KEY"))
-    user = request.user
+    key = caller_key_parse(meta.get("HTTP_X_CALLER_KEY"))
     return Caller(key=key or f"user:{user.pk}", label=key or user.get_username())
 
 
-def _check_rate(project: Project, request: Request, state: ServingState) -> None:
+def _check_rate(project: Project, user: Any, state: ServingState) -> None:
     limit = state.policy.rate_limit_per_minute
-    decision = rate_limit_hit(key=f"{project.pk}:{request.user.pk}", limit=limit)
+    decision = rate_limit_hit(key=f"{project.pk}:{user.pk}", limit=limit)
     if not decision.allowed:
         raise RateLimited(
             f"Rate limit of {limit} requests a minute reached for this token; retry in {decision.retry_after} s.",

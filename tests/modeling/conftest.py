@@ -112,3 +112,25 @@ def roberta_project(db, tiny_checkpoints: TinyCheckpoints, project) -> Project:
     project.save(update_fields=["base_checkpoint"])
     fill_project(project)
     return project
+
+
+# --- the prediction API's tests: one real model server per test module ----------------------------
+
+
+@pytest.fixture(scope="module")
+def model_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """``manage.py model_server`` for the module, with an hour-long log interval: rows reach the database
+    only when a test (or the feedback endpoint) asks for a flush. A module may define its own."""
+    from tests.modeling.serving.harness import running_model_server
+
+    env = {"PREDICTION_LOG_FLUSH_MS": "3600000", "MODEL_SERVER_MAX_WAIT_MS": "1"}
+    with django_db_blocker.unblock(), running_model_server(tmp_path_factory.mktemp("ms"), env=env) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_serving_state(settings, tmp_path):
+    """Policies and aliases change within a test: read them every request; own rate-limit counters."""
+    settings.API_SERVING_STATE_TTL_MS = 0
+    settings.API_AUTH_CACHE_MS = 0
+    settings.API_RATE_LIMIT_STORE = f"file://{tmp_path / 'ratelimit'}"

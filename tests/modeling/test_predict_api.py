@@ -29,35 +29,24 @@ from tests.modeling.serving.harness import (
     LABELS,
     TEXTS,
     build_artifacts,
-    running_model_server,
     short_socket_dir,
+    wsgi_post,
 )
 from tests.modeling.serving.harness import deploy as _deploy
 from tests.modeling.serving.harness import reference as _reference
 from tests.modeling.serving.harness import set_policy as _policy
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.integration,
+    pytest.mark.usefixtures("fresh_serving_state"),
+]
 DEFAULT_AUDIT_SHARE = ReleasePolicy._meta.get_field("audit_share").get_default()
 
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
     return build_artifacts(tmp_path_factory.mktemp("predict-api"))
-
-
-@pytest.fixture(scope="module")
-def model_server(django_db_setup, django_db_blocker, tmp_path_factory):
-    env = {"PREDICTION_LOG_FLUSH_MS": "3600000", "MODEL_SERVER_MAX_WAIT_MS": "1"}
-    with django_db_blocker.unblock(), running_model_server(tmp_path_factory.mktemp("ms"), env=env) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state(settings, tmp_path):
-    """Policies and aliases change within a test: read them every request; own rate-limit counters."""
-    settings.API_SERVING_STATE_TTL_MS = 0
-    settings.API_AUTH_CACHE_MS = 0
-    settings.API_RATE_LIMIT_STORE = f"file://{tmp_path / 'ratelimit'}"
 
 
 @pytest.fixture
@@ -527,46 +516,6 @@ def test_feedback_for_an_unlogged_id_while_the_model_server_is_down_is_a_503(
 # --- the WSGI application's short middleware chain for token calls (webapp.wsgi) ------------------------
 
 
-def _wsgi_post(path: str, body: bytes, token: str | None) -> tuple[int, dict[str, str], bytes]:
-    """POST through ``webapp.wsgi.application`` as the web server calls it; return (status, headers, body)."""
-    import io
-
-    from webapp.wsgi import application
-
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "HTTP_HOST": "127.0.0.1",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.url_scheme": "http",
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-    }
-    if token is not None:
-        environ["HTTP_AUTHORIZATION"] = f"Token {token}"
-    seen: dict[str, object] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info=None) -> None:
-        seen["status"], seen["headers"] = int(status.split()[0]), dict(headers)
-
-    chunks = application(environ, start_response)
-    try:
-        content = b"".join(chunks)
-    finally:
-        getattr(chunks, "close", lambda: None)()
-    return seen["status"], seen["headers"], content  # type: ignore[return-value]
-
-
 def test_token_calls_take_the_short_chain_and_answer_as_the_full_one(
     deployed, serving, reviewer, outsider, api_client_for, settings
 ):
@@ -585,7 +534,7 @@ def test_token_calls_take_the_short_chain_and_answer_as_the_full_one(
     assert list(settings.MIDDLEWARE) == full_middleware  # put back after the short chain was built
 
     token = Token.objects.create(user=reviewer).key
-    status, headers, content = _wsgi_post(_url(deployed), json.dumps({"texts": TEXTS[:2]}).encode(), token)
+    status, headers, content = wsgi_post(_url(deployed), json.dumps({"texts": TEXTS[:2]}).encode(), token)
     assert status == 200, content
     body = json.loads(content)
     assert body["model_version"] == 1 and len(body["predictions"]) == 2
@@ -603,7 +552,7 @@ def test_token_calls_take_the_short_chain_and_answer_as_the_full_one(
         (_url(deployed), b'{"texts": ["a"]}', outsider_token),  # 404
     ]
     for path, raw, key in cases:
-        status, headers, content = _wsgi_post(path, raw, key)
+        status, headers, content = wsgi_post(path, raw, key)
         full = api_client_for(None)
         full.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         expected = full.generic("POST", path, raw, content_type="application/json")

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from modeling.api.plainjson import PlainJsonNegotiation, json_body, json_response
-from tests.modeling.serving.harness import TEXTS, build_artifacts, running_model_server
+from tests.modeling.serving.harness import TEXTS, build_artifacts
 from tests.modeling.serving.harness import deploy as _deploy
 
 ACCEPTS = [
@@ -129,13 +129,6 @@ def test_a_float_json_cannot_carry_is_refused_like_drf_refuses_it():
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
     return build_artifacts(tmp_path_factory.mktemp("fastpath"), seeds=(1,))
-
-
-@pytest.fixture(scope="module")
-def model_server(django_db_setup, django_db_blocker, tmp_path_factory):
-    env = {"PREDICTION_LOG_FLUSH_MS": "3600000", "MODEL_SERVER_MAX_WAIT_MS": "1"}
-    with django_db_blocker.unblock(), running_model_server(tmp_path_factory.mktemp("ms"), env=env) as server:
-        yield server
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modeling.serving.client import ModelServerClient
 
@@ -109,6 +110,54 @@ def reference(artifact: Artifact, texts: list[str]) -> list[list[float]]:
         for text, row in zip(missing, classifier.predict(missing, config).probabilities, strict=True):
             _references[(str(artifact.path), text)] = [float(p) for p in row]
     return [_references[(str(artifact.path), t)] for t in texts]
+
+
+def wsgi_post(
+    path: str,
+    body: bytes,
+    token: str | None,
+    *,
+    handler: Callable[..., Any] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """POST through ``webapp.wsgi.application`` (or ``handler``) as the web server calls it: (status, headers, body)."""
+    import io
+
+    from webapp.wsgi import application
+
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_HOST": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    if token is not None:
+        environ["HTTP_AUTHORIZATION"] = f"Token {token}"
+    environ.update(extra or {})
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        seen["status"], seen["headers"] = int(status.split()[0]), dict(headers)
+
+    chunks = (handler or application)(environ, start_response)
+    try:
+        content = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return seen["status"], seen["headers"], content
 
 
 def short_socket_dir() -> Path:
