@@ -20,7 +20,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
 JSON = "application/json"
-_PLAIN_ACCEPT = frozenset({"*/*", JSON})
+PLAIN_ACCEPT = frozenset({"*/*", JSON})
 # What DRF's JSONRenderer writes with the project's settings (UNICODE_JSON, COMPACT_JSON, STRICT_JSON),
 # made once: json.dumps with arguments builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -37,7 +37,7 @@ class PlainJsonNegotiation(DefaultContentNegotiation):
         if (
             format_suffix is None
             and type(first) is JSONRenderer
-            and meta.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPT
+            and meta.get("HTTP_ACCEPT", "*/*") in PLAIN_ACCEPT
             and not meta.get("QUERY_STRING")
         ):
             return first, JSON  # what DRF answers for these: the first renderer, its bare media type

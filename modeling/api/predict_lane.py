@@ -46,7 +46,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from rest_framework.exceptions import AuthenticationFailed
 
-from modeling.api.plainjson import JSON, dumps, loads
+from modeling.api.plainjson import JSON, PLAIN_ACCEPT, dumps, loads
 from modeling.api.predict import (
     CachedTokenAuthentication,
     PredictFailure,
@@ -58,14 +58,12 @@ from modeling.services.serving import body_limit, serving_project, serving_state
 from webapp.errors import SERVER_ERROR, ApplicationError, error_body
 from webapp.observability import request_observed
 
-logger = logging.getLogger(__name__)
 request_logger = logging.getLogger("django.request")
 
 StartResponse = Callable[..., Any]
 VIEW_NAME = "api-predict"
 # The URL pattern's own shape (``projects/<slug:slug>/predict`` under /api/v1/): anything else is Django's.
 PREDICT_PATH = re.compile(r"/api/v1/projects/([-a-zA-Z0-9_]+)/predict")
-_PLAIN_ACCEPT = frozenset({"*/*", JSON})
 # Settings under which the short chain's middleware answers per request (a redirect, a header that
 # depends on the scheme or on proxy headers): the lane steps aside for all calls.
 _REQUEST_DEPENDENT = (
@@ -104,11 +102,9 @@ class PredictLane:
     def __init__(self, fallback: WSGIHandler) -> None:
         self.fallback = fallback
         self.enabled = lane_enabled()
-        view = PredictView()
-        view.headers = {}
         self.middleware_headers = middleware_headers()
         # What DRF's finalize_response adds to the view's answers (``Allow``; ``Vary`` with the browsable API).
-        self.view_headers = [(name, str(value)) for name, value in view.default_response_headers.items()]
+        self.view_headers = [(name, str(value)) for name, value in PredictView().default_response_headers.items()]
         self.authentication = CachedTokenAuthentication()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -202,7 +198,7 @@ def _plain_call_slug(environ: dict[str, Any]) -> str:
         or environ.get("REQUEST_METHOD") != "POST"
         or environ.get("QUERY_STRING")
         or environ.get("CONTENT_TYPE") != JSON
-        or environ.get("HTTP_ACCEPT", "*/*") not in _PLAIN_ACCEPT
+        or environ.get("HTTP_ACCEPT", "*/*") not in PLAIN_ACCEPT
         or not environ.get("CONTENT_LENGTH", "").isdigit()
         or int(environ["CONTENT_LENGTH"]) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         or not _host_allowed(environ)
