@@ -514,7 +514,7 @@ def measure(args: argparse.Namespace, stack: dict[str, Any], texts: list[str], p
     for c in args.concurrency:
         print(f"{precision} concurrency {c}: load average {os.getloadavg()[0]:.1f}", flush=True)
         pooled: dict[str, Level] = {}
-        batches: Counter[str] = Counter()
+        batches = {kind: [0, 0] for kind, _m, _c in kinds}  # batches and texts the kind's server ran
         rates: dict[str, list[float]] = {kind: [] for kind, _m, _c in kinds}
         for round_ in range(args.rounds):
             shift = round_ % len(kinds)
@@ -523,8 +523,8 @@ def measure(args: argparse.Namespace, stack: dict[str, Any], texts: list[str], p
                 level = drive(kind, make, texts, args, c, groups, seconds=args.seconds / args.rounds)
                 if counter:
                     after = counter()
-                    batches[kind + ":batches"] += after[0] - before[0]
-                    batches[kind + ":texts"] += after[1] - before[1]
+                    batches[kind][0] += after[0] - before[0]
+                    batches[kind][1] += after[1] - before[1]
                 if kind == "in-process + log":
                     stack["inproc"].flush(30.0)  # its rows are written before the next kind is measured
                 pooled[kind] = pooled[kind].merged(level) if kind in pooled else level
@@ -533,7 +533,7 @@ def measure(args: argparse.Namespace, stack: dict[str, Any], texts: list[str], p
         print(f"  req/s by round: {spread}", flush=True)
         for kind, _make, counter in kinds:
             if counter:
-                pooled[kind].mean_batch = batches[kind + ":texts"] / max(1, batches[kind + ":batches"])
+                pooled[kind].mean_batch = batches[kind][1] / max(1, batches[kind][0])
             levels.append(pooled[kind])
     return levels
 
