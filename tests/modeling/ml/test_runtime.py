@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from modeling.ml.errors import ConfigError
-from modeling.ml.runtime import available_cores, plan_runtime, resolve_device, resolve_precision
+from modeling.ml.runtime import available_cores, plan_runtime, resolve_device, resolve_precision, same_device
 
 
 @pytest.mark.parametrize(
@@ -84,3 +85,20 @@ def test_available_cores_follows_the_affinity_mask() -> None:
     import os
 
     assert available_cores() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "index", "same"),
+    [
+        ("cpu", "cpu", 0, True),
+        ("cuda:0", "cuda", 0, True),  # a tensor's device carries the index that "cuda" leaves implicit
+        ("cuda:1", "cuda", 0, False),  # "cuda" means the current device, here cuda:0
+        ("cuda:1", "cuda", 1, True),
+        ("cuda:0", "cuda:0", 1, True),
+        ("cuda:0", "cuda:1", 0, False),
+        ("cuda:0", "cpu", 0, False),
+        ("cpu", "cuda", 0, False),
+    ],
+)
+def test_same_device_reads_a_bare_cuda_as_the_current_device(current: str, wanted: str, index: int, same: bool) -> None:
+    assert same_device(torch.device(current), torch.device(wanted), lambda: index) is same
