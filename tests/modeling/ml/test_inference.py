@@ -20,7 +20,7 @@ from modeling.ml.inference import (
 from modeling.ml.runtime import detect_runtime
 from tests.modeling.ml.conftest import Dataset, Trained
 
-ONE_THREAD = InferenceConfig(num_threads=1, max_length=64, batch_size=4)
+ONE_THREAD = InferenceConfig(device="cpu", num_threads=1, max_length=64, batch_size=4)
 CPU = detect_runtime(device="cpu", precision="fp32")
 
 
@@ -30,7 +30,8 @@ def _long_text() -> str:
 
 
 def _forward(trained: Trained, seqs: list[list[int]]) -> np.ndarray:
-    logits, _ = forward_sequences(trained.checkpoint.model, seqs, pad_id=1, batch_size=8, runtime=CPU)
+    model = trained.checkpoint.model.cpu()  # on a GPU machine an earlier predict (device auto) moved it there
+    logits, _ = forward_sequences(model, seqs, pad_id=1, batch_size=8, runtime=CPU)
     return logits
 
 
@@ -58,7 +59,7 @@ def test_padding_aware_batches_score_like_fixed_chunks_in_input_order(
     monkeypatch.setattr(inference, "_forward_batch", recording)
     fixed = predict(model, tokenizer, texts, ONE_THREAD, return_embeddings=True)
     fixed_shapes, shapes[:] = list(shapes), []
-    cut = InferenceConfig(num_threads=1, max_length=64, batch_size=4, chunk_overhead_tokens=4.5)
+    cut = InferenceConfig(device="cpu", num_threads=1, max_length=64, batch_size=4, chunk_overhead_tokens=4.5)
     aware = predict(model, tokenizer, texts, cut, return_embeddings=True)
     assert [size for size, _ in fixed_shapes] == [4, 4, 4]
     # The cut paid fewer padded tokens plus passes than the fixed chunks (the cost it minimises).
@@ -67,7 +68,7 @@ def test_padding_aware_batches_score_like_fixed_chunks_in_input_order(
     assert aware.embeddings is not None and fixed.embeddings is not None
     np.testing.assert_allclose(aware.embeddings, fixed.embeddings, atol=1e-5)
     with pytest.raises(ValueError, match="chunk_overhead_tokens"):
-        InferenceConfig(chunk_overhead_tokens=-1)
+        InferenceConfig(device="cpu", chunk_overhead_tokens=-1)
 
 
 def test_summaries_follow_from_the_calibrated_probabilities() -> None:
@@ -99,7 +100,10 @@ def test_head_and_head_tail_truncation_keep_the_promised_tokens(trained_roberta:
     assert len(ids) > 3 * budget
     head = predict(model, tokenizer, [text], ONE_THREAD)
     head_tail = predict(
-        model, tokenizer, [text], InferenceConfig(num_threads=1, max_length=64, truncation="head_tail", head_tokens=10)
+        model,
+        tokenizer,
+        [text],
+        InferenceConfig(device="cpu", num_threads=1, max_length=64, truncation="head_tail", head_tokens=10),
     )
     np.testing.assert_allclose(head.logits, _forward(trained_roberta, [template.wrap(ids[:budget])]), atol=1e-5)
     expected = _forward(trained_roberta, [template.wrap(ids[:10] + ids[-(budget - 10) :])])
@@ -112,7 +116,7 @@ def test_sliding_window_averages_logits_over_windows(trained_roberta: Trained) -
     text = _long_text()
     ids = tokenize(tokenizer, [text])[0]
     template = special_template(tokenizer)
-    config = InferenceConfig(num_threads=1, max_length=64, truncation="sliding_window", stride=40)
+    config = InferenceConfig(device="cpu", num_threads=1, max_length=64, truncation="sliding_window", stride=40)
     result = predict(model, tokenizer, [text, "love great"], config)
     starts = [*range(0, len(ids) - 62, 40), len(ids) - 62]
     windows = [template.wrap(ids[s : s + 62]) for s in starts]
@@ -148,14 +152,16 @@ def test_int8_quantization_runs_and_reports_the_accuracy_delta(trained_roberta: 
     assert not is_quantized(model)  # the fp32 model is left untouched
     quantized = quantize_int8(model)
     assert is_quantized(quantized)
-    via_config = predict(model, tokenizer, eval_data.texts[:4], InferenceConfig(num_threads=1, quantize_int8=True))
+    via_config = predict(
+        model, tokenizer, eval_data.texts[:4], InferenceConfig(device="cpu", num_threads=1, quantize_int8=True)
+    )
     assert via_config.probabilities.shape == (4, 2)
 
 
 def test_predict_sets_the_configured_thread_count(trained_roberta: Trained) -> None:
     model, tokenizer = trained_roberta.checkpoint.model, trained_roberta.checkpoint.tokenizer
     try:
-        predict(model, tokenizer, ["love"], InferenceConfig(num_threads=2))
+        predict(model, tokenizer, ["love"], InferenceConfig(device="cpu", num_threads=2))
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)

@@ -16,10 +16,11 @@ from modeling.ml.inference import is_quantized, predict, quantization_delta, qua
 from modeling.ml.onnx_int8 import Int8Recipe, OnnxInt8Model, export_session
 from tests.modeling.ml.conftest import Dataset, Trained, load_tiny
 
-ONE_THREAD = InferenceConfig(num_threads=1, batch_size=4)
+ONE_THREAD = InferenceConfig(device="cpu", num_threads=1, batch_size=4)
 
 
 def _torch_outputs(model, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    model = model.cpu()  # on a GPU machine an earlier predict (device auto) moved the shared model there
     with torch.inference_mode():
         out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), output_hidden_states=True)
     hidden, weights = out.hidden_states[-1], torch.from_numpy(mask).unsqueeze(-1).float()
@@ -133,7 +134,7 @@ def test_concurrent_calls_on_one_session_give_the_single_threaded_answers(
 
 def test_an_unknown_int8_backend_is_refused() -> None:
     with pytest.raises(ConfigError, match="int8_backend"):
-        InferenceConfig(int8_backend="tensorrt")  # type: ignore[arg-type]
+        InferenceConfig(device="cpu", int8_backend="tensorrt")  # type: ignore[arg-type]
 
 
 def test_the_quantizer_chatter_stays_out_of_the_logs(
