@@ -170,8 +170,9 @@ if MODEL_SERVER_DEVICE not in {"auto", "cpu", "cuda"}:
 MODEL_SERVER_WORKERS = env_int("MODEL_SERVER_WORKERS", 0, minimum=0)
 MODEL_SERVER_THREADS = env_int("MODEL_SERVER_THREADS", 0, minimum=0)
 # Dynamic batching: the longest wait of a batch's oldest request, batch limits, and the queue bound
-# past which requests are refused (503 + Retry-After) instead of waiting without limit.
-MODEL_SERVER_MAX_WAIT_MS = env_int("MODEL_SERVER_MAX_WAIT_MS", 5, minimum=0)
+# past which requests are refused (503 + Retry-After) instead of waiting without limit. The wait's
+# default (-1) depends on the device (model_server.batch_policy): 5 ms on a CPU, none on a GPU.
+MODEL_SERVER_MAX_WAIT_MS = env_int("MODEL_SERVER_MAX_WAIT_MS", -1, minimum=0)
 MODEL_SERVER_MAX_BATCH_TEXTS = env_int("MODEL_SERVER_MAX_BATCH_TEXTS", 64, minimum=1)
 MODEL_SERVER_MAX_BATCH_TOKENS = env_int("MODEL_SERVER_MAX_BATCH_TOKENS", 16_384, minimum=1)
 MODEL_SERVER_MAX_QUEUE_TEXTS = env_int("MODEL_SERVER_MAX_QUEUE_TEXTS", 2_048, minimum=1)

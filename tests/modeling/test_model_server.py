@@ -164,3 +164,14 @@ def test_the_web_process_answers_predictions_without_importing_torch(model_serve
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"status": 200, "torch": False, "transformers": False}
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "wait"),
+    [(-1, "cpu", 5.0), (-1, "cuda", 0.0), (2, "cpu", 2.0), (2, "cuda", 2.0), (0, "cpu", 0.0)],
+)
+def test_the_batch_wait_defaults_to_the_device_s_and_an_explicit_setting_wins(settings, setting, device, wait):
+    from modeling.management.commands.model_server import batch_policy
+
+    settings.MODEL_SERVER_MAX_WAIT_MS = setting
+    assert batch_policy(device).max_wait_ms == wait

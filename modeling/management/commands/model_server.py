@@ -71,7 +71,7 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stop.set())
 
         server = ModelServer(
-            policy=batch_policy(),
+            policy=batch_policy(device),
             log=prediction_log_buffer(),
             threads=threads,
             workers=workers,
@@ -112,14 +112,25 @@ class Command(BaseCommand):
         self.stdout.flush()
 
 
-def batch_policy() -> Any:
-    """The dynamic batcher's policy from the settings (``MODEL_SERVER_MAX_*``)."""
+# The batcher's wait when MODEL_SERVER_MAX_WAIT_MS is unset. On a CPU a forward pass costs a fixed part
+# worth ~4.5 tokens (runner.CPU_CHUNK_OVERHEAD_TOKENS) and two slots fill up by themselves: 5 ms and
+# none served alike (313 and 310 API requests/s at c=16 in int8, 2026-11-22). On an H100 a one-text
+# forward of the demo model takes ~3 ms, so a 5 ms wait more than doubled a lone request's latency and
+# capped what a closed loop of clients could send; with none, batches still form from what queues while
+# one runs (benchmarks/predict_api.py, 2026-11-23, MiniLM, 1 text a request): c=1 169 against 74 API
+# requests/s (p50 5.2 against 12.4 ms), c=64 in-process 2,779 against 1,401 requests/s.
+DEFAULT_MAX_WAIT_MS = {"cpu": 5.0, "cuda": 0.0}
+
+
+def batch_policy(device: str = "cpu") -> Any:
+    """The dynamic batcher's policy from the settings (``MODEL_SERVER_MAX_*``) for a resolved device."""
     from modeling.ml.batching import BatchPolicy
 
+    wait = settings.MODEL_SERVER_MAX_WAIT_MS
     return BatchPolicy(
         max_batch_texts=settings.MODEL_SERVER_MAX_BATCH_TEXTS,
         max_batch_tokens=settings.MODEL_SERVER_MAX_BATCH_TOKENS,
-        max_wait_ms=float(settings.MODEL_SERVER_MAX_WAIT_MS),
+        max_wait_ms=float(wait) if wait >= 0 else DEFAULT_MAX_WAIT_MS[device],
         max_queue_texts=max(settings.MODEL_SERVER_MAX_QUEUE_TEXTS, settings.MODEL_SERVER_MAX_BATCH_TEXTS),
     )
 
