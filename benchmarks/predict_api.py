@@ -40,6 +40,12 @@
    server's own for the in-process kinds); then API/baseline and API/server ratios.
 4. The log's loss window: API load at concurrency 16, then SIGKILL of the model server; the ids that
    were answered (200) are counted against the ``PredictionLog`` rows that reached the database.
+
+On a GPU: ``--device cuda`` puts the model server, the in-process reference and the baseline's pipeline
+on it (one model-server slot; int8 is CPU-only, so the precision is the runtime's: fp32 weights under
+bf16 autocast). A 16-core GPU host wants more web workers than the 2-core default, and the baseline
+deserves as many: ``--web-workers 4 --baseline-workers 4``. ``--artifact DIR`` serves an artifact saved
+elsewhere (e.g. carried to a machine without the offline checkpoint) instead of training the demo model.
 """
 
 from __future__ import annotations
@@ -86,7 +92,8 @@ def baseline_app() -> Any:
 
     global _pipe
     torch.set_num_threads(int(os.environ.get("BASELINE_THREADS", "1")))
-    _pipe = pipeline("text-classification", model=os.environ["BASELINE_MODEL"], device=-1, top_k=None)
+    device = 0 if os.environ.get("BASELINE_DEVICE") == "cuda" else -1
+    _pipe = pipeline("text-classification", model=os.environ["BASELINE_MODEL"], device=device, top_k=None)
     settings.configure(DEBUG=False, SECRET_KEY="baseline", ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], MIDDLEWARE=[])
     django.setup()
     return get_wsgi_application()
@@ -558,10 +565,11 @@ def switch_precision(stack: dict[str, Any], precision: str) -> None:
 
     # The model server's log as manage.py model_server builds it (written by "in-process + log" only).
     log = prediction_log_buffer()
-    stack["inproc"] = ModelServer(policy=batch_policy(), log=log, workers=stack["workers"], threads=stack["threads"])
+    policy = batch_policy(stack["device"])
+    stack["inproc"] = ModelServer(policy=policy, log=log, workers=stack["workers"], threads=stack["threads"])
     stack["inproc"].load(
         ModelSpec(key=stack["key"], path=str(stack["artifact"]), version=1, manifest_sha256=stack["manifest"],
-                  max_length=MAX_LENGTH, quantize_int8=int8)
+                  max_length=MAX_LENGTH, quantize_int8=int8, device=stack["device"])
     )  # fmt: skip
 
 
@@ -623,17 +631,40 @@ def main() -> None:
     parser.add_argument(
         "--baseline-workers", type=int, default=2, help="granian workers (1 thread each) for the baseline"
     )
-    parser.add_argument("--precisions", type=lambda s: s.split(","), default=["fp32", "int8"])
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu",
+        help="where the model server, the in-process reference and the baseline's pipeline run",
+    )  # fmt: skip
+    parser.add_argument(
+        "--precisions", type=lambda s: s.split(","), default=None,
+        help="fp32 and/or int8 (CPU only); default fp32,int8 on cpu, fp32 on cuda (which autocasts to bf16)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--artifact", type=Path, default=None,
+        help="serve this saved artifact instead of the demo model (trained on first use, cached)",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=0, help="model server compute slots (0: its default)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per slot (0: its default)")
     parser.add_argument("--kill-after", type=float, default=5.0)
     args = parser.parse_args()
+    if args.precisions is None:
+        args.precisions = ["fp32", "int8"] if args.device == "cpu" else ["fp32"]
+    if args.device == "cuda" and "int8" in args.precisions:
+        parser.error("int8 dynamic quantization runs on CPU only")
     sys.path.insert(0, str(ROOT))
     print(f"load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     from benchmarks._machine import speed_line
 
     print(speed_line())
-    artifact, manifest = demo_artifact()
+    if args.device == "cuda":
+        import torch
+
+        print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
+    artifact, manifest = demo_artifact() if args.artifact is None else (args.artifact.resolve(), "")
+    if not manifest:
+        from modeling.ml.artifacts import file_sha256
+
+        manifest = file_sha256(artifact / "manifest.json")
     with tempfile.TemporaryDirectory(prefix="bench-predict-", dir="/tmp") as tmp:
         var_dir = Path(tmp)
         env = environment(var_dir)
@@ -648,7 +679,8 @@ def main() -> None:
             stack["token"] = token
             results = {precision: measure(args, stack, texts, precision) for precision in args.precisions}
             for precision, levels in results.items():
-                print(f"\n=== model server and in-process reference in {precision}; the baseline is always fp32 ===")
+                serving = precision if args.device == "cpu" else "CUDA (fp32 weights, the runtime's autocast: bf16)"
+                print(f"\n=== model server and in-process reference in {serving}; the baseline is always fp32 ===")
                 print_levels(levels)
                 print_cpu(levels)
                 print_ratios(levels, args.concurrency)
@@ -674,22 +706,23 @@ def start_stack(
     from modeling.serving.client import ModelServerClient
 
     api_port, base_port = free_port(), free_port()
-    env = {**env, "MODEL_SERVER_WORKERS": str(args.workers), "MODEL_SERVER_THREADS": str(args.threads)}
-    bin_dir = Path(sys.executable).parent
+    env = {**env, "MODEL_SERVER_WORKERS": str(args.workers), "MODEL_SERVER_THREADS": str(args.threads),
+           "MODEL_SERVER_DEVICE": args.device}  # fmt: skip
     model_proc = stack_cm.enter_context(
         process("model-server", [sys.executable, "manage.py", "model_server"], env, var_dir)
     )
     # Both HTTP servers are granian (the web service's server), one runtime thread per worker process.
     api = stack_cm.enter_context(process("api", [
-        str(bin_dir / "granian"), "--interface", "wsgi", "webapp.wsgi:application", "--host", "127.0.0.1",
+        sys.executable, "-m", "granian", "--interface", "wsgi", "webapp.wsgi:application", "--host", "127.0.0.1",
         "--port", str(api_port), "--workers", str(args.web_workers), "--runtime-threads", "1",
         "--blocking-threads", str(args.web_threads), "--backlog", "2048", "--no-ws",
     ], env, var_dir))  # fmt: skip
     base = stack_cm.enter_context(process("baseline", [
-        str(bin_dir / "granian"), "--interface", "wsgi", "--factory", "benchmarks.predict_api:baseline_app",
+        sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "benchmarks.predict_api:baseline_app",
         "--host", "127.0.0.1", "--port", str(base_port), "--workers", str(args.baseline_workers),
         "--runtime-threads", "1", "--blocking-threads", "1", "--backlog", "2048", "--no-ws",
-    ], {**env, "DJANGO_SETTINGS_MODULE": "", "BASELINE_MODEL": str(artifact), "BASELINE_THREADS": "1"},
+    ], {**env, "DJANGO_SETTINGS_MODULE": "", "BASELINE_MODEL": str(artifact), "BASELINE_THREADS": "1",
+        "BASELINE_DEVICE": args.device},
         var_dir))  # fmt: skip
     address = env["MODEL_SERVER_ADDRESS"]
     client = ModelServerClient(address)
@@ -699,15 +732,15 @@ def start_stack(
     # The in-process reference: the same artifact, batch policy, slots and threads, no socket (see measure).
     from modeling.management.commands.model_server import _slots, batch_policy
 
-    workers, threads = _slots("cpu", args.workers, args.threads)
+    workers, threads = _slots(args.device, args.workers, args.threads)
     stack_cm.callback(lambda: stack["inproc"] and stack["inproc"].close())
-    print(f"stack up: model server ({address}, {workers} slots x {threads} threads), API granian "
+    print(f"stack up: model server on {args.device} ({address}, {workers} slots x {threads} threads), API granian "
           f"{args.web_workers}x{args.web_threads} threads on :{api_port}, baseline granian "
-          f"{args.baseline_workers}x1 threads on :{base_port}; serving {key}; {batch_policy()}")  # fmt: skip
+          f"{args.baseline_workers}x1 threads on :{base_port}; serving {key}; {batch_policy(args.device)}")  # fmt: skip
     stack = {
         "address": address, "api_port": api_port, "base_port": base_port, "inproc": None, "key": key,
         "model_proc": model_proc, "flush_ms": settings.PREDICTION_LOG_FLUSH_MS, "workers": workers,
-        "threads": threads, "artifact": artifact, "manifest": manifest,
+        "threads": threads, "artifact": artifact, "manifest": manifest, "device": args.device,
         "groups": {"model server": model_proc.pid, "web (API)": api.pid, "baseline": base.pid},
     }  # fmt: skip
     return stack
