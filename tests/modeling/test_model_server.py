@@ -175,3 +175,14 @@ def test_the_batch_wait_defaults_to_the_device_s_and_an_explicit_setting_wins(se
 
     settings.MODEL_SERVER_MAX_WAIT_MS = setting
     assert batch_policy(device).max_wait_ms == wait
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "interval"),
+    [(-1, "cpu", None), (-1, "cuda", 0.0005), (2000, "cpu", 0.002), (100, "cuda", 0.0001)],
+)
+def test_the_gil_switch_interval_shortens_on_a_gpu_unless_set(settings, setting, device, interval):
+    from modeling.management.commands.model_server import gil_switch_interval
+
+    settings.MODEL_SERVER_SWITCH_INTERVAL_US = setting
+    assert gil_switch_interval(device) == interval
