@@ -176,6 +176,13 @@ MODEL_SERVER_MAX_WAIT_MS = env_int("MODEL_SERVER_MAX_WAIT_MS", -1, minimum=0)
 # The model server's GIL switch interval in microseconds (-1: 500 on a GPU, Python's own 5,000 on a
 # CPU; see model_server.gil_switch_interval and benchmarks/gil_convoy.py).
 MODEL_SERVER_SWITCH_INTERVAL_US = env_int("MODEL_SERVER_SWITCH_INTERVAL_US", -1, minimum=50)
+# Forward passes in a child process per served version (modeling.serving.server.process_runner):
+# auto = on a GPU only, where a forward retakes the GIL at every operator; on | off.
+MODEL_SERVER_FORWARD_PROCESS = env_str("MODEL_SERVER_FORWARD_PROCESS", "auto")
+if MODEL_SERVER_FORWARD_PROCESS not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured(
+        f"MODEL_SERVER_FORWARD_PROCESS={MODEL_SERVER_FORWARD_PROCESS!r} must be auto, on or off."
+    )
 MODEL_SERVER_MAX_BATCH_TEXTS = env_int("MODEL_SERVER_MAX_BATCH_TEXTS", 64, minimum=1)
 MODEL_SERVER_MAX_BATCH_TOKENS = env_int("MODEL_SERVER_MAX_BATCH_TOKENS", 16_384, minimum=1)
 MODEL_SERVER_MAX_QUEUE_TEXTS = env_int("MODEL_SERVER_MAX_QUEUE_TEXTS", 2_048, minimum=1)

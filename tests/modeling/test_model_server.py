@@ -6,10 +6,13 @@ the prediction log. The web process never imports torch.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +23,7 @@ from tests.modeling.serving.harness import (
     TEXTS,
     build_artifacts,
     deploy,
+    reference,
     running_model_server,
     set_policy,
 )
@@ -186,3 +190,62 @@ def test_the_gil_switch_interval_shortens_on_a_gpu_unless_set(settings, setting,
 
     settings.MODEL_SERVER_SWITCH_INTERVAL_US = setting
     assert gil_switch_interval(device) == interval
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "in_a_child"),
+    [("auto", "cpu", False), ("auto", "cuda", True), ("on", "cpu", True), ("off", "cuda", False)],
+)
+def test_forward_passes_run_in_a_child_process_on_a_gpu_unless_set(settings, setting, device, in_a_child):
+    from modeling.management.commands.model_server import forward_loader
+    from modeling.serving.server import artifact_runner
+
+    settings.MODEL_SERVER_FORWARD_PROCESS = setting
+    assert (forward_loader(device, 1) is not artifact_runner) is in_a_child
+
+
+def _descendants(pid: int) -> set[int]:
+    """Process ids below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def test_with_forward_processes_the_server_answers_from_a_child_that_dies_with_it(project, artifacts, tmp_path):
+    deploy(project, artifacts[0], 1, "production")
+    key = f"{project.pk}:production"
+    with running_model_server(tmp_path, env={"MODEL_SERVER_FORWARD_PROCESS": "on"}) as server:
+        server.wait_serving(key, 1, timeout=120)
+        client = server.client
+        try:
+            reply = client.predict(key, TEXTS[:3], {"project": project.pk, "route": "production"})
+        finally:
+            client.close()
+        for probs, expected in zip(reply["probs"], reference(artifacts[0], TEXTS[:3]), strict=True):
+            assert probs == pytest.approx(expected, abs=1e-5)
+        below = _descendants(server.process.pid)
+        assert below, "the forward pass ran in no child process"
+        os.kill(server.process.pid, signal.SIGKILL)  # the server alone, not its group: no clean-up code runs
+        server.process.wait(30)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in below) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in below if _alive(pid)], "a forward process outlived a SIGKILL of the server"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (a zombie awaiting its reaper is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

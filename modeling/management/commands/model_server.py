@@ -77,6 +77,7 @@ class Command(BaseCommand):
         server = ModelServer(
             policy=batch_policy(device),
             log=prediction_log_buffer(),
+            loader=forward_loader(device, threads, workers),
             threads=threads,
             workers=workers,
         )
@@ -173,6 +174,18 @@ def gil_switch_interval(device: str) -> float | None:
     if chosen < 0:
         return GPU_SWITCH_INTERVAL_US / 1_000_000 if device == "cuda" else None
     return chosen / 1_000_000
+
+
+def forward_loader(device: str, threads: int, workers: int = 1) -> Any:
+    """The loader for served versions: a child process per version (``process_loader``) where the
+    settings say so (by default on a GPU), else the server's own process (``artifact_runner``)."""
+    from modeling.serving.server import artifact_runner
+    from modeling.serving.server.process_runner import process_loader
+
+    choice = settings.MODEL_SERVER_FORWARD_PROCESS
+    if choice == "on" or (choice == "auto" and device == "cuda"):
+        return process_loader(threads, processes=workers)
+    return artifact_runner
 
 
 def _device(requested: str) -> str:
