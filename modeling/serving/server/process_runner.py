@@ -39,10 +39,12 @@ class ForwardProcessError(RuntimeError):
 def _child_main(conn: Any, spec: ModelSpec, threads: int | None) -> None:
     """In the child: load ``spec``, then answer batches until the parent closes the pipe or dies."""
     try:
+        from modeling.serving.server.core import WARMUP_TEXTS
         from modeling.serving.server.runner import _set_threads, artifact_runner
 
         _set_threads(threads)
         labels, run = artifact_runner(spec)
+        run(list(WARMUP_TEXTS))  # every child, a restarted one too, is warm before its first batch
     except Exception as exc:  # reported to the parent, which raises it from load()
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return

@@ -113,3 +113,14 @@ def test_two_compute_slots_get_a_child_each_and_both_answer(artifacts):
 def test_a_loader_needs_at_least_one_process():
     with pytest.raises(ValueError, match="processes must be >= 1"):
         process_loader(1, processes=0)
+
+
+def test_an_int8_version_is_quantized_and_warmed_in_its_child_and_answers_as_in_process(server, artifacts):
+    from modeling.serving.server import artifact_runner
+
+    spec = dataclasses.replace(artifacts[0].spec("acme:production", 1), quantize_int8=True, device="cpu")
+    server.load(spec)
+    reply = server.predict("acme:production", TEXTS, {"no_log": True})
+    _labels, in_process = artifact_runner(spec)
+    for probs, result in zip(reply["probs"], in_process(TEXTS), strict=True):
+        assert probs == pytest.approx(result.probs, abs=1e-5)
