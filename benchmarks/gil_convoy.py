@@ -1,4 +1,4 @@
-"""The GIL convoy behind the model server's GPU switch interval, reproduced on a CPU.
+"""The GIL convoy behind the model server's GPU forward process, reproduced on a CPU.
 
     .venv/bin/python benchmarks/gil_convoy.py [--calls 40] [--texts 8]
 
@@ -9,9 +9,11 @@ a connection encoding a big answer), each take waits until that thread is made t
 does only after its switch interval (5 ms by default). A CPU reproduces the pattern with torch's own
 CPU operators: this script runs ``modeling.ml.inference.predict`` (torch, fp32, one thread, the same code
 as a GPU server's batches) on a tiny random RoBERTa, alone and beside such a thread, at Python's interval
-and at the model server's GPU interval (``model_server.GPU_SWITCH_INTERVAL_US``), and, for comparison, with
-a busy thread that yields every 100 rows. It prints the median and worst call per setting and the ratio
-to the call alone. The product's CPU server runs ONNX Runtime, which takes the GIL back once a forward.
+and at a tenth of it, and with a busy thread that yields every 100 rows (as the prediction log's writer
+does every 64). The model server's answer on a GPU is a forward process of its own
+(``modeling.serving.server.process_runner``), whose GIL nothing else holds. It prints the median and
+worst call per setting and the ratio to the call alone. The product's CPU server runs ONNX Runtime,
+which takes the GIL back once a forward.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-GPU_SWITCH_INTERVAL_US = 500  # the model server's (modeling/management/commands/model_server.py)
+SHORT_SWITCH_INTERVAL_US = 500  # a tenth of Python's default, for comparison
 
 
 def busy(stop: threading.Event, yield_every: int) -> None:
@@ -86,7 +88,7 @@ def main() -> None:
     )
     print(f"{'switch interval':>16}  {'busy thread':<18} {'p50 ms':>9} {'max ms':>9} {'p50 / alone':>12}")
     try:
-        for interval in (python_default, GPU_SWITCH_INTERVAL_US / 1e6):
+        for interval in (python_default, SHORT_SWITCH_INTERVAL_US / 1e6):
             sys.setswitchinterval(interval)
             alone = timed(call, args.calls)
             print(f"{interval * 1e6:>13.0f} us  {'none':<18} {alone[0]:>9.2f} {alone[1]:>9.2f} {1.0:>11.1f}x")

@@ -734,17 +734,13 @@ def start_stack(
     wait_for("the API", lambda: http_ready(api_port, "/healthz"), api)
     wait_for("the baseline", lambda: http_ready(base_port, "/predict-ready"), base)
     # The in-process reference: the same artifact, batch policy, slots and threads, no socket (see measure).
-    from modeling.management.commands.model_server import _slots, batch_policy, gil_switch_interval
+    from modeling.management.commands.model_server import _slots, batch_policy
 
     workers, threads = _slots(args.device, args.workers, args.threads)
-    interval = gil_switch_interval(args.device)  # the in-process reference runs as the model server does
-    if interval is not None:
-        sys.setswitchinterval(interval)
     stack_cm.callback(lambda: stack["inproc"] and stack["inproc"].close())
     print(f"stack up: model server on {args.device} ({address}, {workers} slots x {threads} threads), API granian "
           f"{args.web_workers}x{args.web_threads} threads on :{api_port}, baseline granian "
-          f"{args.baseline_workers}x1 threads on :{base_port}; serving {key}; {batch_policy(args.device)}; "
-          f"GIL switch interval {sys.getswitchinterval() * 1e6:.0f} us")  # fmt: skip
+          f"{args.baseline_workers}x1 threads on :{base_port}; serving {key}; {batch_policy(args.device)}")  # fmt: skip
     stack = {
         "address": address, "api_port": api_port, "base_port": base_port, "inproc": None, "key": key,
         "model_proc": model_proc, "flush_ms": settings.PREDICTION_LOG_FLUSH_MS, "workers": workers,

@@ -173,9 +173,6 @@ MODEL_SERVER_THREADS = env_int("MODEL_SERVER_THREADS", 0, minimum=0)
 # past which requests are refused (503 + Retry-After) instead of waiting without limit. The wait's
 # default (-1) depends on the device (model_server.batch_policy): 5 ms on a CPU, none on a GPU.
 MODEL_SERVER_MAX_WAIT_MS = env_int("MODEL_SERVER_MAX_WAIT_MS", -1, minimum=0)
-# The model server's GIL switch interval in microseconds (-1: 500 on a GPU, Python's own 5,000 on a
-# CPU; see model_server.gil_switch_interval and benchmarks/gil_convoy.py).
-MODEL_SERVER_SWITCH_INTERVAL_US = env_int("MODEL_SERVER_SWITCH_INTERVAL_US", -1, minimum=50)
 # Forward passes in a child process per served version (modeling.serving.server.process_runner):
 # auto = on a GPU only, where a forward retakes the GIL at every operator; on | off.
 MODEL_SERVER_FORWARD_PROCESS = env_str("MODEL_SERVER_FORWARD_PROCESS", "auto")

@@ -182,17 +182,6 @@ def test_the_batch_wait_defaults_to_the_device_s_and_an_explicit_setting_wins(se
 
 
 @pytest.mark.parametrize(
-    ("setting", "device", "interval"),
-    [(-1, "cpu", None), (-1, "cuda", 0.0005), (2000, "cpu", 0.002), (100, "cuda", 0.0001)],
-)
-def test_the_gil_switch_interval_shortens_on_a_gpu_unless_set(settings, setting, device, interval):
-    from modeling.management.commands.model_server import gil_switch_interval
-
-    settings.MODEL_SERVER_SWITCH_INTERVAL_US = setting
-    assert gil_switch_interval(device) == interval
-
-
-@pytest.mark.parametrize(
     ("setting", "device", "in_a_child"),
     [("auto", "cpu", False), ("auto", "cuda", True), ("on", "cpu", True), ("off", "cuda", False)],
 )

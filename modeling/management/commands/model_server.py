@@ -24,7 +24,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -71,9 +70,6 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
 
-        interval = gil_switch_interval(device)
-        if interval is not None:
-            sys.setswitchinterval(interval)
         server = ModelServer(
             policy=batch_policy(device),
             log=prediction_log_buffer(),
@@ -125,13 +121,6 @@ class Command(BaseCommand):
 # one runs (benchmarks/predict_api.py, 2026-11-23, MiniLM, 1 text a request): c=1 169 against 74 API
 # requests/s (p50 5.2 against 12.4 ms), c=64 in-process 2,779 against 1,401 requests/s.
 DEFAULT_MAX_WAIT_MS = {"cpu": 5.0, "cuda": 0.0}
-# On a GPU the forward thread hands the GIL back at every operator it launches (~150 a forward of the
-# demo model) and must win it back each time. Behind a thread running Python without blocking (the
-# prediction log's rows, a big JSON answer) each win waits out the switch interval: in
-# benchmarks/gil_convoy.py a 300-operator forward went from 0.8 ms alone to 2.6 s beside such a thread at
-# Python's 5 ms, and to 161 ms at 0.5 ms (2-core AMD EPYC, 2026-11-23). The ONNX Runtime path of a CPU
-# server takes the GIL back once a forward, so it keeps Python's interval.
-GPU_SWITCH_INTERVAL_US = 500
 
 
 def batch_policy(device: str = "cpu") -> Any:
@@ -166,14 +155,6 @@ def _slots(device: str, workers: int | None, threads: int | None) -> tuple[int, 
     workers = workers or settings.MODEL_SERVER_WORKERS or (1 if device == "cuda" else min(cores, 4))
     threads = threads or settings.MODEL_SERVER_THREADS or max(1, cores // workers)
     return workers, threads
-
-
-def gil_switch_interval(device: str) -> float | None:
-    """The GIL switch interval in seconds for a model server on ``device`` (None: keep Python's own)."""
-    chosen = settings.MODEL_SERVER_SWITCH_INTERVAL_US
-    if chosen < 0:
-        return GPU_SWITCH_INTERVAL_US / 1_000_000 if device == "cuda" else None
-    return chosen / 1_000_000
 
 
 def forward_loader(device: str, threads: int, workers: int = 1) -> Any:

@@ -6,7 +6,8 @@ prediction log and the alias sync. ``benchmarks/gil_convoy.py`` shows what a thr
 to such a forward (514 times slower at Python's 5 ms switch interval). ``process_loader`` returns a
 ``Loader`` like ``artifact_runner`` whose runner sends each batch's texts to a child process (one per
 compute slot), started with ``spawn`` (CUDA does not survive a fork), that loads the artifact with
-``artifact_runner`` and answers with its ``TextResult`` list. The batcher's thread waits on the pipe without the GIL.
+``artifact_runner`` and answers with its ``TextResult`` list. The batcher's thread waits on the pipe
+without the GIL.
 
 Lifecycle: the child ends when its runner is garbage (after a hot swap, once the batcher has let the
 old runner go) and when the parent dies, even by SIGKILL (its pipe reads EOF). A child that dies under
